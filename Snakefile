@@ -1,0 +1,34 @@
+# memgen: memorization -> spurious states -> generalization in diffusion models.
+# Table of contents only: config, validation (common.smk), one rule file per stage, default targets.
+# Data flows config -> split -> train -> sample -> neighbors -> thresholds -> classify ->
+# {basins, curvature, energy} -> figures -> report.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/circle.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/neighbors.smk"
+include: "workflow/rules/thresholds.smk"
+include: "workflow/rules/classify.smk"
+include: "workflow/rules/basins.smk"
+include: "workflow/rules/curvature.smk"
+include: "workflow/rules/energy.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),
+    localrule: True

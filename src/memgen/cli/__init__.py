@@ -1,0 +1,71 @@
+"""The ``memgen`` command line: one subcommand per pipeline stage.
+
+Each stage family lives in its own module under ``memgen.cli`` and exposes
+``register(subparsers)``; this file only collects them. Subcommands parse arguments,
+call one library function and write outputs atomically (no math here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+# Modules that contribute subcommands, in --help order.
+STAGE_MODULES = [
+    "memgen.cli.circle",
+    "memgen.cli.images",
+    "memgen.cli.analysis",
+    "memgen.cli.extras",
+    "memgen.cli.figures",
+]
+
+
+def _set_threads() -> None:
+    # One torch thread per job unless told otherwise: on a 2-core box two 1-thread jobs beat one
+    # 2-thread job (see shared/notes), and on SLURM the CPU count comes from the allocation.
+    n = os.environ.get("MEMGEN_THREADS") or os.environ.get("SLURM_CPUS_PER_TASK") or "1"
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, int(n)))
+    except Exception:  # pragma: no cover - torch missing is reported by the subcommand itself
+        pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="memgen",
+        description="Memorization-to-generalization analysis of diffusion models (pipeline stages).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in STAGE_MODULES:
+        module = importlib.import_module(name)
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    _set_threads()
+    try:
+        result = args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        # Expected user-facing failures: one clear line, no traceback, non-zero exit.
+        print(f"memgen {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

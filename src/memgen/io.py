@@ -1,0 +1,127 @@
+"""Atomic writers and provenance-carrying readers.
+
+Every file the pipeline produces goes through one of these helpers: the data is written to a
+temporary file in the same directory and then ``os.replace``-d onto the target, so a job killed
+mid-write (SIGKILL, SLURM timeout, preemption) never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PROVENANCE_KEY = b"memgen"
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success rename it onto ``target``.
+
+    On any exception the temporary file is removed and ``target`` is left untouched.
+    ``suffix`` keeps extension-sensitive writers (``np.save``, matplotlib) happy.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f"{suffix}.tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def config_hash(cfg: Any) -> str:
+    """Short stable hash of a JSON-serialisable config (sorted keys)."""
+    blob = json.dumps(cfg, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def write_parquet(
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    provenance: Mapping[str, Any] | None = None,
+    sort_by: list[str] | None = None,
+) -> Path:
+    """Write ``df`` atomically as parquet (no pandas index), with provenance in the metadata.
+
+    ``provenance`` (experiment, K, config, seed, ...) is stored as JSON under the ``memgen`` key
+    of the parquet schema metadata; read it back with :func:`read_provenance`.
+    """
+    if sort_by:
+        df = df.sort_values(sort_by, kind="stable")
+    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    if provenance is not None:
+        meta[PROVENANCE_KEY] = json.dumps(dict(provenance), sort_keys=True, default=str).encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic_path(path, ".parquet") as tmp:
+        pq.write_table(table, tmp)
+    return Path(path)
+
+
+def read_parquet(path: str | os.PathLike) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"table not found: {path}")
+    return pq.read_table(path).to_pandas()
+
+
+def read_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(PROVENANCE_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def save_npy(array: np.ndarray, path: str | os.PathLike) -> Path:
+    with atomic_path(path, ".npy") as tmp:
+        np.save(tmp, array)
+    return Path(path)
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> Path:
+    with atomic_path(path, ".json") as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    return Path(path)
+
+
+def torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    import torch
+
+    with atomic_path(path, ".pt") as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def save_figure(fig, stem: str | os.PathLike, dpi: int = 150) -> list[Path]:
+    """Save a matplotlib figure as ``<stem>.png`` and ``<stem>.pdf`` atomically."""
+    stem = Path(stem)
+    out = []
+    for ext in (".png", ".pdf"):
+        target = stem.with_suffix(ext)
+        with atomic_path(target, ext) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=ext[1:])
+        out.append(target)
+    return out
+
+
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)

@@ -1,0 +1,75 @@
+"""Shared fixtures: run the real Snakefile in a temp workdir with the tiny overlay."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+DEMO = REPO / "workflow" / "configs" / "demo.yaml"
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Jobs call `memgen`; make sure the venv's bin is first even when pytest was started by path.
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("MEMGEN_THREADS", "1")
+    return env
+
+
+def snakemake(workdir: Path, *args: str, configfiles=(DEMO, TINY), check=True, timeout=900):
+    """Run the repo's Snakefile in ``workdir`` with config overlays; returns CompletedProcess."""
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    if configfiles:
+        cmd += ["--configfile", *map(str, configfiles)]
+    cmd += list(args)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=_env(), timeout=timeout, cwd=workdir
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-4000:]}\n"
+            f"{proc.stderr[-8000:]}"
+        )
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str, configfiles=(DEMO, TINY)) -> dict[str, int]:
+    """Rule -> job count that a dry run would schedule ({} when nothing is to be done)."""
+    proc = snakemake(workdir, "-n", *args, configfiles=configfiles)
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return {}
+    m = re.search(r"Job stats:\n(.*?)\n\n", out, re.S)
+    assert m, f"no job stats in dry-run output:\n{out[-3000:]}"
+    jobs = {}
+    for line in m.group(1).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A complete tiny run of the whole pipeline (circle + digits); returns its workdir."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+@pytest.fixture
+def tiny_copy(tiny_run, tmp_path) -> Path:
+    """A private copy of the finished tiny run, for tests that change config and rerun."""
+    dst = tmp_path / "run"
+    shutil.copytree(tiny_run, dst, symlinks=True)
+    return dst

@@ -1,0 +1,153 @@
+# Shared set-up: config validation, constants, wildcard constraints and get_* helpers.
+# The only file with workflow-level Python; rule files call these helpers by name.
+import os
+import re
+
+import jsonschema
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+SCHEMA_DIR = os.path.join(workflow.basedir, "workflow", "schemas")
+IMAGE_SECTIONS = [
+    "model",
+    "train",
+    "sample",
+    "neighbors",
+    "thresholds",
+    "classify",
+    "analysis",
+    "basins",
+    "curvature",
+    "energy",
+]
+# Pool sizes of the readers whose size is known without reading the data (paper Table 1 N).
+DATASET_SIZES = {
+    "digits": 1797,
+    "mnist": 60000,
+    "fmnist": 60000,
+    "cifar10": 50000,
+    "lsun_church": 126227,
+}
+
+
+def _schema(name):
+    return os.path.join(SCHEMA_DIR, name)
+
+
+def _check_block(block, schema_name, where):
+    """Validate one config block; name every offending key, then let Snakemake inject defaults."""
+    with open(_schema(schema_name)) as fh:
+        schema = yaml.safe_load(fh)
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(block),
+        key=lambda e: [str(p) for p in e.absolute_path],
+    )
+    if errors:
+        lines = []
+        for err in errors:
+            key = ".".join([where] + [str(p) for p in err.absolute_path])
+            lines.append(f"  config key '{key}': {err.message}")
+        raise WorkflowError(
+            "Invalid configuration (nothing was run):\n"
+            + "\n".join(lines)
+            + f"\n  (schema: {os.path.relpath(_schema(schema_name), workflow.basedir)})"
+        )
+    validate(block, _schema(schema_name))
+
+
+def _check_ks(ks, where, limit=None, limit_what=""):
+    if any(b <= a for a, b in zip(ks, ks[1:])):
+        raise WorkflowError(
+            f"Invalid configuration: config key '{where}' must be strictly increasing, got {ks}"
+        )
+    if limit is not None and ks and ks[-1] > limit:
+        raise WorkflowError(
+            f"Invalid configuration: config key '{where}' asks for K = {ks[-1]}, larger than "
+            f"{limit_what} ({limit})"
+        )
+
+
+def _validate_config():
+    _check_block(config, "config.schema.yaml", "config")
+    images = config.setdefault("images", {})
+    for name in config["experiments"]:
+        if name != "circle" and name not in images:
+            raise WorkflowError(
+                f"Invalid configuration: config key 'experiments' lists '{name}', which is neither "
+                f"'circle' nor an experiment under 'images' ({', '.join(sorted(images))})"
+            )
+    if "circle" in config["experiments"] or "circle" in config:
+        circle = config.setdefault("circle", {})
+        _check_block(circle, "circle.schema.yaml", "circle")
+        _check_ks(
+            circle.get("ks", []), "circle.ks", circle.get("pool_size"), "the circle pool_size"
+        )
+    for name, exp in images.items():
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise WorkflowError(
+                f"Invalid configuration: experiment name 'images.{name}' may only contain letters, "
+                "digits and underscores (it becomes a path component and a wildcard)"
+            )
+        _check_block(exp, "image.schema.yaml", f"images.{name}")
+        for section in IMAGE_SECTIONS:
+            exp.setdefault(section, {})
+            _check_block(
+                exp[section], f"sections/{section}.schema.yaml", f"images.{name}.{section}"
+            )
+        _check_ks(
+            exp["ks"],
+            f"images.{name}.ks",
+            DATASET_SIZES.get(exp["dataset"]),
+            f"the {exp['dataset']} data set",
+        )
+
+
+_validate_config()
+
+RUN = f"results/{config['run_name']}"
+EXPERIMENTS = list(config["experiments"])
+IMAGE_EXPS = [e for e in EXPERIMENTS if e != "circle"]
+
+
+def exp_cfg(E):
+    """The config block of experiment E (circle or an image experiment)."""
+    return config["circle"] if E == "circle" else config["images"][E]
+
+
+def ks_of(E):
+    return list(exp_cfg(E)["ks"])
+
+
+def per_k(value, E, k, key="value"):
+    """Resolve a per-K config value: a scalar applies to every K, a list is aligned with ks."""
+    if not isinstance(value, list):
+        return value
+    ks = ks_of(E)
+    if len(value) != len(ks):
+        raise WorkflowError(
+            f"Invalid configuration: per-K list '{key}' of experiment {E} has {len(value)} "
+            f"entries but ks has {len(ks)}; give one value per K or a single value"
+        )
+    return value[ks.index(int(k))]
+
+
+def stage_device(E, section):
+    """A stage's device: its own `device` key unless that is `auto`/absent, else config.device."""
+    dev = exp_cfg(E).get(section, {}).get("device", "auto")
+    return config["device"] if dev in (None, "auto") else dev
+
+
+def gpus_for(E, section):
+    """Number of GPUs a stage's jobs request (resources: gpu=...): 1 on cuda, 0 on cpu."""
+    return 1 if stage_device(E, section) == "cuda" else 0
+
+
+def plot_params():
+    """Figure style options (config.plots); changing them reruns only figure rules."""
+    return config.get("plots", {})
+
+
+wildcard_constraints:
+    E="|".join(re.escape(e) for e in IMAGE_EXPS) or "NO_IMAGE_EXPERIMENT",
+    k=r"\d+",
