@@ -8,6 +8,8 @@ STAMP := $(VENV)/.memgen-installed
 CORES ?= 2
 DEMO_CONFIG := workflow/configs/demo.yaml
 export MEMGEN_THREADS ?= 1
+# Jobs call `memgen`: put the venv first on PATH for every recipe.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install demo test test-slow lint bench dry-run report clean-demo help
 

@@ -2,12 +2,15 @@
 # Table of contents only: config, validation (common.smk), one rule file per stage, default targets.
 # Data flows config -> split -> train -> sample -> neighbors -> thresholds -> classify ->
 # {basins, curvature, energy} -> figures -> report.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# Relative to the Snakefile, not the working directory, so `--directory` runs (tests) find it too.
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

@@ -79,5 +79,8 @@ def render(schema_dir: str | Path) -> str:
     for section in SECTION_ORDER:
         path = schema_dir / "sections" / f"{section}.schema.yaml"
         if path.exists():
-            parts += [f"### `images.<name>.{section}`\n", _table(load(path.relative_to(schema_dir)), f"{section}.")]
+            parts += [
+                f"### `images.<name>.{section}`\n",
+                _table(load(path.relative_to(schema_dir)), f"{section}."),
+            ]
     return "\n".join(parts)

@@ -53,7 +53,9 @@ def ddpm_ancestral(
     if not 1 <= steps <= T:
         raise ValueError(f"steps must be in [1, {T}], got {steps}")
     abar_all = _abar(schedule, device, torch.float32)
-    timesteps = list(range(0, T, T // steps))[:steps][::-1] if steps < T else list(range(T - 1, -1, -1))
+    timesteps = (
+        list(range(0, T, T // steps))[:steps][::-1] if steps < T else list(range(T - 1, -1, -1))
+    )
     x = torch.randn(shape, generator=generator, device=device)
     iterator = tqdm(range(len(timesteps)), desc="ddpm", disable=not progress, mininterval=5)
     for i in iterator:
@@ -112,11 +114,20 @@ def ddim_from(
         eps = model(x, _t_batch(t, x.shape[0], x.device))
         x0 = (x - (1.0 - abar_t).sqrt() * eps) / abar_t.sqrt()
         t_next = t - stride
-        abar_next = abar_all[t_next] if t_next >= 0 else torch.ones((), dtype=x.dtype, device=x.device)
+        abar_next = (
+            abar_all[t_next] if t_next >= 0 else torch.ones((), dtype=x.dtype, device=x.device)
+        )
         if eta > 0:
-            sigma = eta * ((1 - abar_t / abar_next) * (1 - abar_next) / (1 - abar_t)).clamp_min(0).sqrt()
+            sigma = (
+                eta
+                * ((1 - abar_t / abar_next) * (1 - abar_next) / (1 - abar_t)).clamp_min(0).sqrt()
+            )
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            x = abar_next.sqrt() * x0 + (1 - abar_next - sigma**2).clamp_min(0).sqrt() * eps + sigma * noise
+            x = (
+                abar_next.sqrt() * x0
+                + (1 - abar_next - sigma**2).clamp_min(0).sqrt() * eps
+                + sigma * noise
+            )
         else:
             x = abar_next.sqrt() * x0 + (1 - abar_next).sqrt() * eps
         t = t_next

@@ -16,6 +16,7 @@ import sys
 # Modules that contribute subcommands, in --help order.
 STAGE_MODULES = [
     "memgen.cli.circle",
+    "memgen.cli.data",
     "memgen.cli.images",
     "memgen.cli.analysis",
     "memgen.cli.extras",

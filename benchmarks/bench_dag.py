@@ -1,0 +1,154 @@
+"""Dry run of the full paper DAG with every output already present (issue 7: < 5 s).
+
+    python benchmarks/bench_dag.py [--repeat 3] [--results-md benchmarks/RESULTS.md]
+
+Placeholder outputs are created in a temporary directory only (never in results/): the paper
+config is planned once through the Snakemake API, then every output of every job is touched in
+topological order (directories get Snakemake's .snakemake_timestamp), so a second dry run finds
+nothing to do. Timed side by side, as the user types them, each a fresh process:
+  * `snakemake -n`                   on the empty workdir (plans every job)
+  * `snakemake -n`                   with every output present (the issue's number)
+  * `snakemake --profile slurm -n`   with every output present (the cluster user's command)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+# Explicit: the Snakefile's `configfile: "config.yaml"` is looked up in the workdir (a temp dir).
+CONFIG = REPO / "config.yaml"
+HEADING = "## Workflow (dry-run)"
+LIMIT_S = 5.0
+
+
+def plan_and_touch(workdir: Path) -> dict[str, int]:
+    """Plan the paper DAG via the API and create every output; returns rule -> job count."""
+    from snakemake import api
+    from snakemake.settings import types as st
+
+    cwd = os.getcwd()
+    counts: dict[str, int] = {}
+    try:
+        with api.SnakemakeApi(st.OutputSettings(quiet={st.Quietness.ALL})) as sm:
+            wf = sm.workflow(
+                resource_settings=st.ResourceSettings(cores=1),
+                config_settings=st.ConfigSettings(configfiles=[CONFIG]),
+                snakefile=REPO / "Snakefile",
+                workdir=workdir,
+            )
+            dag_api = wf.dag()
+            dag_api.execute_workflow(executor="dryrun")
+            dag = wf._workflow.dag  # the planned DAG (no public accessor for its jobs)
+            # dependencies first, so no output is older than its inputs
+            for level in dag.toposorted():
+                for job in level:
+                    counts[job.rule.name] = counts.get(job.rule.name, 0) + 1
+                    for f in job.output:
+                        f.touch_or_create()
+                    for f in job.log:
+                        f.touch_or_create()
+    finally:
+        os.chdir(cwd)
+    return counts
+
+
+def timed_dry_run(workdir: Path, *extra: str) -> tuple[float, str]:
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(CONFIG), "-n", *extra]
+    env = dict(os.environ)
+    for var in ("MEMGEN_SLURM_PARTITION", "MEMGEN_SLURM_GPU_PARTITION", "MEMGEN_SLURM_ACCOUNT"):
+        env.setdefault(var, "bench")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"dry run failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    return dt, proc.stdout + proc.stderr
+
+
+def append_results(md: Path, lines: list[str]) -> None:
+    """Replace (or append) this benchmark's own section of RESULTS.md; other sections untouched."""
+    text = md.read_text() if md.exists() else "# Benchmarks\n"
+    section = HEADING + "\n\n" + "\n".join(lines) + "\n"
+    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    md.write_text(text)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per variant (median reported)"
+    )
+    ap.add_argument("--results-md", type=Path, default=None, help="update this RESULTS.md section")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="memgen-bench-dag-") as tmp:
+        empty, full = Path(tmp) / "empty", Path(tmp) / "full"
+        empty.mkdir()
+        full.mkdir()
+        t0 = time.perf_counter()
+        counts = plan_and_touch(full)
+        setup = time.perf_counter() - t0
+        n_jobs = sum(counts.values())
+        n_train = counts.get("train", 0)
+        print(
+            f"paper DAG: {n_jobs} jobs ({n_train} image training jobs); placeholders in {setup:.1f} s"
+        )
+
+        variants = {
+            "plan everything (no outputs)": (empty, ()),
+            "all outputs present": (full, ()),
+            "all outputs present, --profile slurm": (full, ("--profile", str(REPO / "slurm"))),
+        }
+        medians = {}
+        for name, (wd, extra) in variants.items():
+            times = []
+            for _ in range(args.repeat):
+                dt, out = timed_dry_run(wd, *extra)
+                times.append(dt)
+            if wd is full and "Nothing to be done" not in out:
+                raise SystemExit(f"[{name}] outputs present but jobs still planned:\n{out[-3000:]}")
+            medians[name] = statistics.median(times)
+            print(f"{name:40s} median {medians[name]:6.2f} s  (runs: "
+                  + ", ".join(f"{t:.2f}" for t in times) + ")")  # fmt: skip
+
+    present = medians["all outputs present"]
+    ratio = medians["plan everything (no outputs)"] / present
+    verdict = "PASS" if present < LIMIT_S else "FAIL"
+    print(f"outputs present: {present:.2f} s (limit {LIMIT_S:.0f} s) -> {verdict}; "
+          f"planning everything takes {ratio:.2f}x as long")  # fmt: skip
+    if args.results_md:
+        append_results(
+            args.results_md,
+            [
+                f"`python benchmarks/bench_dag.py` ({time.strftime('%Y-%m-%d')}, 2-core VM, median of "
+                f"{args.repeat} fresh `snakemake` processes; paper config.yaml: {n_jobs} jobs, "
+                f"{n_train} image training jobs; placeholders in a temp dir).",
+                "",
+                "| dry run | median (s) |",
+                "|---|---|",
+                *(f"| {name} | {t:.2f} |" for name, t in medians.items()),
+                "",
+                f"Issue 7 target: every output present < {LIMIT_S:.0f} s -> **{verdict}** "
+                f"({present:.2f} s; planning from scratch is {ratio:.2f}x that).",
+            ],
+        )
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Memorized / spurious / generalized classes, fractions with bootstrap CIs, sensitivity, histograms.
+
+Rule (paper Eqs. 9-11, SPEC §5.3, inclusive ≤ as the official code):
+    memorized   if d_train ≤ δ_m
+    spurious    if not memorized and d_synth ≤ δ_s
+    generalized otherwise
+d_train is the distance of a sample to its nearest training image of its model's subset, d_synth the
+distance to its nearest *other* sample (rank-1 rows of the neighbour tables).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+CLASSES = ("memorized", "spurious", "generalized")
+NN_COLUMNS = {"query", "rank", "ref_index", "distance"}
+
+
+def nearest_distance(nn: pd.DataFrame, what: str) -> pd.Series:
+    """Rank-1 distance per query from a neighbour table (query, rank, ref_index, distance)."""
+    missing = NN_COLUMNS - set(nn.columns)
+    if missing:
+        raise ValueError(
+            f"{what} neighbour table lacks columns {sorted(missing)}; expected {sorted(NN_COLUMNS)}"
+        )
+    first = nn[nn["rank"] == 1].set_index("query")["distance"].sort_index()
+    if first.index.has_duplicates:
+        raise ValueError(f"{what} neighbour table has several rank-1 rows for one query")
+    return first
+
+
+def classify_distances(d_train, d_synth, delta_m: float, delta_s: float) -> np.ndarray:
+    if delta_m < 0:
+        raise ValueError(f"delta_m must be >= 0, got {delta_m}")
+    if delta_s <= 0:
+        raise ValueError(f"delta_s must be > 0, got {delta_s}")
+    d_train = np.asarray(d_train, dtype=float)
+    d_synth = np.asarray(d_synth, dtype=float)
+    memorized = d_train <= delta_m
+    spurious = ~memorized & (d_synth <= delta_s)
+    return np.where(memorized, "memorized", np.where(spurious, "spurious", "generalized"))
+
+
+def classify_table(
+    train_nn: pd.DataFrame,
+    sample_nn: pd.DataFrame,
+    delta_m: float,
+    delta_s: float,
+    generalized_order: str = "desc",
+) -> pd.DataFrame:
+    """One row per sample: d_train, d_synth, class and its rank inside the class (SPEC §5.5)."""
+    d_train = nearest_distance(train_nn, "training")
+    d_synth = nearest_distance(sample_nn, "sample")
+    if not d_train.index.equals(d_synth.index):
+        raise ValueError(
+            "the training and sample neighbour tables cover different queries "
+            f"({len(d_train)} vs {len(d_synth)}); were they computed on the same samples?"
+        )
+    df = pd.DataFrame(
+        {
+            "sample": d_train.index.astype(np.int64),
+            "d_train": d_train.values,
+            "d_synth": d_synth.values,
+        }
+    )
+    df["class"] = classify_distances(df["d_train"], df["d_synth"], delta_m, delta_s)
+    df["delta_m"] = float(delta_m)
+    df["delta_s"] = float(delta_s)
+    return add_class_ranks(df, generalized_order)
+
+
+def add_class_ranks(df: pd.DataFrame, generalized_order: str = "desc") -> pd.DataFrame:
+    """rank_in_class (0 = most typical): memorized by d_train asc, spurious by d_synth asc,
+    generalized by d_synth desc (official code; `asc` = the paper's wording)."""
+    df = df.copy()
+    df["rank_in_class"] = -1
+    keys = {
+        "memorized": ("d_train", True),
+        "spurious": ("d_synth", True),
+        "generalized": ("d_synth", generalized_order == "asc"),
+    }
+    for cls, (col, ascending) in keys.items():
+        idx = df.index[df["class"] == cls]
+        order = (
+            df.loc[idx]
+            .sort_values([col, "sample"], ascending=[ascending, True], kind="stable")
+            .index
+        )
+        df.loc[order, "rank_in_class"] = np.arange(len(order))
+    return df
+
+
+def fractions_with_ci(
+    classes: pd.Series, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> list[dict]:
+    """Fraction of each class with a percentile bootstrap CI over samples (scipy.stats.bootstrap)."""
+    rows = []
+    n = len(classes)
+    for i, cls in enumerate(CLASSES):
+        indicator = (np.asarray(classes) == cls).astype(float)
+        frac = float(indicator.mean()) if n else float("nan")
+        if n >= 2 and 0 < indicator.sum() < n:
+            res = stats.bootstrap(
+                (indicator,),
+                np.mean,
+                n_resamples=n_resamples,
+                confidence_level=confidence,
+                method="percentile",
+                rng=np.random.default_rng(seed + i),
+            )
+            lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        else:  # all or none in the class: every resample gives the same fraction
+            lo = hi = frac
+        rows.append({"class": cls, "fraction": frac, "ci_low": lo, "ci_high": hi, "n": n})
+    return rows
+
+
+def sensitivity(df: pd.DataFrame, scales=(0.8, 1.2)) -> list[dict]:
+    """Fractions with each threshold scaled (the other fixed), plus the base thresholds (scale 1)."""
+    dm, ds = float(df["delta_m"].iloc[0]), float(df["delta_s"].iloc[0])
+    rows = []
+    variants = [("base", 1.0, dm, ds)]
+    variants += [("delta_m", s, dm * s, ds) for s in scales]
+    variants += [("delta_s", s, dm, ds * s) for s in scales]
+    for which, scale, m, s in variants:
+        cls = classify_distances(df["d_train"], df["d_synth"], m, s)
+        row = {"scaled": which, "scale": scale, "delta_m": m, "delta_s": s}
+        for c in CLASSES:
+            row[f"f_{c}"] = float(np.mean(cls == c)) if len(cls) else float("nan")
+        rows.append(row)
+    return rows
+
+
+def histogram_rows(df: pd.DataFrame, edges: np.ndarray, floor: float = 1e-4) -> list[dict]:
+    """Counts of log10 d_train (olive) and log10 d_synth (grey) in shared bins."""
+    rows = []
+    for col in ("d_train", "d_synth"):
+        counts, _ = np.histogram(np.log10(np.maximum(df[col].to_numpy(float), floor)), bins=edges)
+        for lo, hi, c in zip(edges[:-1], edges[1:], counts):
+            rows.append(
+                {"distance": col, "log10_lo": float(lo), "log10_hi": float(hi), "count": int(c)}
+            )
+    return rows

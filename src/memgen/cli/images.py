@@ -1,0 +1,154 @@
+"""memgen subcommands of the image models: ``train``, ``sample`` and ``plan``.
+
+Thin wrappers: parse arguments, build the config dataclasses, call one library function.
+Config sections arrive as JSON (the Snakemake rules pass the validated sections verbatim).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _json_arg(text: str, what: str) -> dict[str, Any]:
+    """A JSON object given inline or as @path (JSON or YAML file)."""
+    try:
+        if text.startswith("@"):
+            path = Path(text[1:])
+            if not path.exists():
+                raise FileNotFoundError(f"{what}: file not found: {path}")
+            import yaml
+
+            value = yaml.safe_load(path.read_text())
+        else:
+            value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what} is not valid JSON ({err}); pass a JSON object or @file.yaml") from err
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object (mapping), got {type(value).__name__}")
+    return value
+
+
+def load_subset(pool: Path, k: int):
+    """Rows [:K] of the experiment's pool (float32 NHWC in [-1, 1]) as a (K, C, H, W) tensor."""
+    import numpy as np
+    import torch
+
+    from memgen.data import to_nchw
+
+    if not pool.exists():
+        raise FileNotFoundError(f"training pool not found: {pool} (run the split stage first)")
+    arr = np.load(pool, mmap_mode="r")
+    if arr.ndim != 4:
+        raise ValueError(f"{pool}: expected an (N, H, W, C) array, got shape {arr.shape}")
+    if k > arr.shape[0]:
+        raise ValueError(f"K={k} exceeds the pool size {arr.shape[0]} of {pool}; lower K")
+    sub = np.asarray(arr[:k], dtype=np.float32)
+    if sub.min() < -1.0001 or sub.max() > 1.0001:
+        raise ValueError(f"{pool}: values outside [-1, 1] ({sub.min()}..{sub.max()}); expected scaled images")
+    return torch.as_tensor(np.ascontiguousarray(to_nchw(sub)))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from memgen.train import TrainConfig, train_model
+
+    if args.k < 1:
+        raise ValueError(f"--k must be >= 1, got {args.k}")
+    model_cfg = _json_arg(args.model_config, "--model-config")
+    cfg = TrainConfig.from_dict(_json_arg(args.train_config, "--train-config"))
+    data = load_subset(Path(args.pool), args.k)
+    train_model(
+        data, model_cfg, cfg, args.model_dir, args.log, args.scratch,
+        provenance={"experiment": args.experiment, "pool": str(args.pool)},
+        progress=not args.no_progress,
+    )  # fmt: skip
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from memgen.sample import SampleConfig, sample_model
+
+    cfg = SampleConfig.from_dict(_json_arg(args.sample_config, "--sample-config"))
+    sample_model(
+        args.model_dir, args.k, args.experiment, cfg, args.out, args.manifest, args.scratch,
+        grid_png=args.grid, progress=not args.no_progress,
+    )  # fmt: skip
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from memgen.plan import plan_from_files
+
+    table = plan_from_files(
+        [Path(p) for p in args.config], steps_per_s=args.steps_per_s,
+        results_md=Path(args.results_md) if args.results_md else None,
+        experiments=args.experiment or None,
+    )  # fmt: skip
+    print(table.to_string(index=False))
+    if args.out:
+        from memgen.io import write_parquet
+
+        write_parquet(table, args.out, provenance={"configs": args.config})
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``train``, ``sample`` and ``plan`` to the memgen parser."""
+    p = subparsers.add_parser(
+        "train",
+        help="train the eps-model of one (experiment, K) (resumable)",
+        description="Train an epsilon-prediction DDPM on the first K images of the pool; resumes "
+        "from SCRATCH/ckpt.pt, writes the EMA model with save_pretrained and a parquet log. "
+        "A complete model directory of the same config is not retrained.",
+    )
+    p.add_argument("--pool", required=True, help="train_pool.npy of the experiment (N,H,W,C float32 in [-1,1])")
+    p.add_argument("--k", type=int, required=True, help="training-set size K (rows [:K] of the pool)")
+    p.add_argument("--experiment", required=True, help="experiment name (recorded in the log)")
+    p.add_argument("--model-config", required=True,
+                   help="model section as JSON or @file (kind unet|mlp, preset, nf, ch_mult, ...)")
+    p.add_argument("--train-config", required=True,
+                   help="train section as JSON or @file (iterations, batch_size, lr, ema_decay, ...)")
+    p.add_argument("--model-dir", required=True, help="output: diffusers model directory of the EMA weights")
+    p.add_argument("--log", required=True, help="output: training log parquet (step, loss, lr, steps_per_s)")
+    p.add_argument("--scratch", required=True,
+                   help="resumable checkpoint directory (kept when the job is killed; not a Snakemake output)")
+    p.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
+    p.set_defaults(func=_train)
+
+    p = subparsers.add_parser(
+        "sample",
+        help="generate the synthetic set of one (experiment, K) (sharded, resumable)",
+        description="Sample ratio*K images (clamped to [min, max]) from a trained model with DDPM "
+        "ancestral or DDIM; shards are seeded from (seed, K, shard), saved under SCRATCH and "
+        "skipped on rerun; writes samples.npy (N,H,W,C float32 in [-1,1]) and a parquet manifest.",
+    )
+    p.add_argument("--model-dir", required=True, help="trained model directory (memgen train output)")
+    p.add_argument("--k", type=int, required=True, help="K of the model (sets the number of samples)")
+    p.add_argument("--experiment", required=True, help="experiment name (recorded in the manifest)")
+    p.add_argument("--sample-config", required=True,
+                   help="sample section as JSON or @file (ratio, min, max, sampler, steps, seed, ...)")
+    p.add_argument("--out", required=True, help="output: samples .npy")
+    p.add_argument("--manifest", required=True, help="output: manifest parquet (sample, shard, seed, ...)")
+    p.add_argument("--scratch", required=True, help="directory for finished shards (resume)")
+    p.add_argument("--grid", default=None, help="optional output: PNG grid of the first samples")
+    p.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
+    p.set_defaults(func=_sample)
+
+    p = subparsers.add_parser(
+        "plan",
+        help="paper-scale resource estimate (GPU-hours per experiment)",
+        description="Estimate GPU-hours for training and sampling every K of each image experiment "
+        "from the config files and a throughput (measured steps/s from benchmarks/RESULTS.md, "
+        "--steps-per-s, or the paper's V100 reference times).",
+    )
+    p.add_argument("--config", nargs="+", default=["config.yaml"],
+                   help="config.yaml and overlays, merged left to right (default: config.yaml)")
+    p.add_argument("--experiment", action="append", help="only this image experiment (repeatable)")
+    p.add_argument("--steps-per-s", type=float, default=None,
+                   help="override the training throughput (iterations per second per GPU)")
+    p.add_argument("--results-md", default=None,
+                   help="benchmarks/RESULTS.md to read measured GPU steps/s from (table rows 'plan: PRESET = X steps/s')")
+    p.add_argument("--out", default=None, help="optional output parquet of the estimate")
+    p.set_defaults(func=_plan)

@@ -1,0 +1,114 @@
+"""`memgen neighbors`: exact k-NN of generated samples among training images or among themselves."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from memgen.neighbors import METRICS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "neighbors",
+        help="exact k nearest neighbours (L2 or LPIPS) of queries among a reference set",
+        description="Exact k-NN (SPEC §5.2) on plain .npy arrays: images (N, H, W, C) uint8 [0, 255] "
+        "or float [-1, 1], or float vectors (N, D). Output: parquet with query, rank (1 = nearest), "
+        "ref_index, distance (LPIPS value, or Euclidean L2).",
+    )
+    p.add_argument("--reference", required=True, help="reference .npy (e.g. the training pool)")
+    p.add_argument(
+        "--queries",
+        help="query .npy (e.g. samples); default: the reference itself (implies nothing: "
+        "pass --exclude-self to skip each query's own row)",
+    )
+    p.add_argument(
+        "--metric",
+        default="l2",
+        choices=METRICS,
+        help="l2 = Euclidean on flattened [-1, 1] pixels; lpips-* = LPIPS v0.1 with that backbone",
+    )
+    p.add_argument("--k", type=int, default=5, help="neighbours per query (default 5)")
+    p.add_argument(
+        "--exclude-self",
+        action="store_true",
+        help="queries and reference are one set: query i never matches reference i (also for duplicates)",
+    )
+    p.add_argument(
+        "--reference-limit",
+        type=int,
+        default=None,
+        help="use only the first N reference rows (the training subset of size K of a permuted pool)",
+    )
+    p.add_argument(
+        "--experiment", default=None, help="experiment name, written as a column and provenance"
+    )
+    p.add_argument(
+        "--K",
+        type=int,
+        default=None,
+        help="training-set size K, written as a column and provenance",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="compute device (auto: cuda if visible)",
+    )
+    p.add_argument("--batch-size", type=int, default=256, help="images per LPIPS embedding batch")
+    p.add_argument(
+        "--impl-version", type=int, default=1, help="stage implementation version (provenance)"
+    )
+    p.add_argument(
+        "--random-backbone",
+        action="store_true",
+        help="TESTS ONLY: random LPIPS backbone (no ImageNet weights needed); distances are meaningless",
+    )
+    p.add_argument("--out", required=True, help="output .parquet")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from memgen.io import write_parquet
+    from memgen.neighbors import open_array, search
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    ref = open_array(args.reference, "reference")
+    same = args.queries is None or (
+        os.path.exists(args.queries) and os.path.samefile(args.queries, args.reference)
+    )
+    qry = None if same else open_array(args.queries, "queries")
+    if args.exclude_self and not same:
+        raise ValueError(
+            "--exclude-self needs --queries to be the reference file itself (or omitted)"
+        )
+    df, facts = search(
+        ref,
+        qry,
+        args.metric,
+        args.k,
+        exclude_self=args.exclude_self,
+        reference_limit=args.reference_limit,
+        device=args.device,
+        batch_size=args.batch_size,
+        pretrained_backbone=not args.random_backbone,
+    )
+    df["metric"] = args.metric
+    if args.experiment is not None:
+        df["experiment"] = args.experiment
+    if args.K is not None:
+        df["K"] = args.K
+    prov = dict(
+        facts,
+        reference=str(args.reference),
+        queries=str(args.queries or args.reference),
+        reference_limit=args.reference_limit,
+        experiment=args.experiment,
+        K=args.K,
+        impl_version=args.impl_version,
+        random_backbone=args.random_backbone,
+    )
+    write_parquet(df, args.out, provenance=prov)
+    print(f"wrote {args.out}: {facts['n_queries']} queries x {args.k} neighbours ({args.metric})")
+    return 0

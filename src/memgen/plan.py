@@ -1,0 +1,103 @@
+"""Paper-scale resource estimate: GPU-hours per image experiment (`memgen plan`).
+
+Training: n_models x iterations / steps_per_s. Sampling: sum over K of n(K) x steps forward images,
+at 3 x batch x steps_per_s images per second (a forward pass ~ 1/3 of a training step per image).
+Throughput per preset: a --steps-per-s override, else measured GPU rows in benchmarks/RESULTS.md
+("plan: <preset> = <x> steps/s"), else the paper's V100 reference (SPEC §4.4 hours / iterations).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+# iterations / (reported hours x 3600) on one V100 (SPEC §4.4).
+PAPER_STEPS_PER_S = {
+    "mnist": 400_000 / (17 * 3600), "fmnist": 400_000 / (17 * 3600),
+    "cifar10_64": 500_000 / (18 * 3600), "cifar10_96": 500_000 / (20 * 3600),
+    "cifar10_128": 500_000 / (22 * 3600), "church_64": 800_000 / (48 * 3600),
+    "church_96": 800_000 / (56 * 3600), "church_128": 800_000 / (103 * 3600),
+}  # fmt: skip
+# Digits MLP on one CPU thread (benchmarks/RESULTS.md, "Images"): the demo runs on CPU, not GPU.
+CPU_STEPS_PER_S = {"mlp": 115.0}
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "sections"
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
+
+
+def _defaults(section: str) -> dict:
+    path = SCHEMA_DIR / f"{section}.schema.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"schema not found: {path} (run from a source checkout)")
+    props = yaml.safe_load(path.read_text())["properties"]
+    return {k: v.get("default") for k, v in props.items()}
+
+
+def measured_steps_per_s(results_md: Path | None) -> dict[str, float]:
+    if results_md is None or not results_md.exists():
+        return {}
+    rows = re.findall(r"plan:\s*([\w]+)\s*=\s*([0-9.]+)\s*steps/s", results_md.read_text())
+    return {k: float(v) for k, v in rows}
+
+
+def plan(config: dict, steps_per_s: float | None = None, measured: dict | None = None,
+         experiments: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
+    rows = []
+    for name, exp in (config.get("images") or {}).items():
+        if experiments and name not in experiments:
+            continue
+        model = {**_defaults("model"), **(exp.get("model") or {})}
+        train = {**_defaults("train"), **(exp.get("train") or {})}
+        sample = {**_defaults("sample"), **(exp.get("sample") or {})}
+        key = model.get("preset") or model.get("kind")
+        if steps_per_s:
+            sps, source = steps_per_s, "override"
+        elif key in (measured or {}):
+            sps, source = measured[key], "RESULTS.md"
+        elif key in PAPER_STEPS_PER_S:
+            sps, source = PAPER_STEPS_PER_S[key], "paper V100"
+        elif key in CPU_STEPS_PER_S:
+            sps, source = CPU_STEPS_PER_S[key], "CPU measured (hours are CPU-hours)"
+        else:
+            raise ValueError(f"no throughput for {name} (model {key!r}); pass --steps-per-s")
+        ks = list(exp["ks"])
+        iters = train["iterations"]
+        iters = sum(iters) if isinstance(iters, list) else iters * len(ks)
+        batch = (
+            train["batch_size"]
+            if isinstance(train["batch_size"], int)
+            else max(train["batch_size"])
+        )
+        n = [
+            min(max(round(sample["ratio"] * k), sample["min"]), sample["max"] or 10**12) for k in ks
+        ]
+        trained = not model.get("reuse")
+        train_h = iters / sps / 3600 if trained else 0.0
+        sample_h = sum(n) * sample["steps"] / (3 * batch * sps) / 3600
+        rows.append({"experiment": name, "models": len(ks), "preset": key, "steps_per_s": round(sps, 3),
+                     "source": source, "train_gpu_h": round(train_h, 1), "samples": sum(n),
+                     "sample_gpu_h": round(sample_h, 1), "total_gpu_h": round(train_h + sample_h, 1)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plan_from_files(
+    configs: list[Path], steps_per_s=None, results_md=None, experiments=None
+) -> pd.DataFrame:
+    cfg: dict = {}
+    for path in configs:
+        if not path.exists():
+            raise FileNotFoundError(f"config file not found: {path}")
+        cfg = _deep_merge(cfg, yaml.safe_load(path.read_text()) or {})
+    if results_md is None:
+        results_md = Path("benchmarks/RESULTS.md")
+    return plan(cfg, steps_per_s, measured_steps_per_s(results_md), experiments)

@@ -1,0 +1,111 @@
+"""Which points each per-class analysis (basins, curvature, energy; SPEC App C–E) runs on.
+
+Shared by the three analyses so they all look at the same points:
+- ``training``: the first ``n_train_points`` rows of the K-subset (subset order, SPEC §11);
+- ``memorized`` / ``spurious`` / ``generalized``: samples of that class ranked as SPEC §5.5
+  (memorized by d_train ascending, spurious by d_synth ascending, generalized by d_synth
+  descending = most generalized first, as the official code; configurable), top ``max_per_class``.
+A sample class smaller than ``min_class_frac`` x |S| is skipped (paper: "drop a class at K if
+its size is below X % of |S|", X = 1 by SPEC §11) and carries a reason string instead of points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SAMPLE_CLASSES = ("memorized", "spurious", "generalized")
+ALL_CLASSES = ("training",) + SAMPLE_CLASSES
+# SPEC §5.5 ranking: class -> (column, ascending). Generalized descending follows the code (D9).
+DEFAULT_RANKING = {
+    "memorized": {"by": "d_train", "ascending": True},
+    "spurious": {"by": "d_synth", "ascending": True},
+    "generalized": {"by": "d_synth", "ascending": False},
+}
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """The ``analysis`` config section (defaults = paper / SPEC §11)."""
+
+    n_train_points: int = 512
+    max_per_class: int = 512
+    min_class_frac: float = 0.01
+    ranking: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_RANKING))
+    impl_version: int = 1
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any]) -> AnalysisConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(cfg) - names)
+        if unknown:
+            raise ValueError(f"unknown analysis config keys {unknown}; known: {sorted(names)}")
+        cfg = dict(cfg)
+        ranking = {k: dict(v) for k, v in DEFAULT_RANKING.items()}
+        for name, rule in (cfg.pop("ranking", None) or {}).items():
+            if name not in SAMPLE_CLASSES:
+                raise ValueError(
+                    f"analysis.ranking: unknown class {name!r}; use {list(SAMPLE_CLASSES)}"
+                )
+            ranking[name].update(rule)
+        return cls(ranking=ranking, **cfg)
+
+
+@dataclass
+class ClassPoints:
+    """The selected points of one class: ``index`` into the pool (training) or the samples."""
+
+    name: str
+    source: str  # "pool" | "samples"
+    index: np.ndarray
+    class_size: int
+    reason: str | None = None  # set when the class is skipped
+
+    @property
+    def skipped(self) -> bool:
+        return self.reason is not None
+
+
+def select_points(classes: pd.DataFrame, k: int, cfg: AnalysisConfig) -> list[ClassPoints]:
+    """Points per class (training first) from the classes table of one (E, K).
+
+    ``classes`` needs columns sample, d_train, d_synth, class (one row per synthetic sample).
+    """
+    missing = {"sample", "d_train", "d_synth", "class"} - set(classes.columns)
+    if missing:
+        raise ValueError(
+            f"classes table lacks columns {sorted(missing)} (needs sample, d_train, d_synth, class)"
+        )
+    n_total = len(classes)
+    out = [ClassPoints("training", "pool", np.arange(min(cfg.n_train_points, k)), k)]
+    min_size = cfg.min_class_frac * n_total
+    for name in SAMPLE_CLASSES:
+        members = classes[classes["class"] == name]
+        size = len(members)
+        if size == 0 or size < min_size:
+            reason = (
+                f"class size {size} < min_class_frac {cfg.min_class_frac} x |S| {n_total}"
+                f" = {min_size:g}"
+                if size
+                else f"no {name} samples among |S| = {n_total}"
+            )
+            out.append(ClassPoints(name, "samples", np.zeros(0, dtype=np.int64), size, reason))
+            continue
+        rule = cfg.ranking[name]
+        # Stable sort, ties broken by sample index, so the choice is reproducible.
+        ranked = members.sort_values(
+            [rule["by"], "sample"], ascending=[bool(rule["ascending"]), True], kind="stable"
+        )
+        idx = ranked["sample"].to_numpy(dtype=np.int64)[: cfg.max_per_class]
+        out.append(ClassPoints(name, "samples", idx, size))
+    return out
+
+
+def gather_images(points: ClassPoints, pool: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """The (n, H, W, C) images of a selection (pool rows or sample rows)."""
+    src = pool if points.source == "pool" else samples
+    return np.asarray(src[points.index], dtype=np.float32)

@@ -1,0 +1,101 @@
+"""Stage-level checks: tables per class (skipped class with a reason), CLI errors, figures written."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from memgen.cli.extras_curvature import register_curvature_energy
+from memgen.curvature import curvature_config, curvature_table
+from memgen.energy import energy_config, energy_table
+from memgen.figures_extras import curvature_figure, energy_figure
+from memgen.io import read_parquet, write_parquet
+from memgen.models.empirical import EmpiricalEpsModel
+from memgen.selection import AnalysisConfig
+
+torch.set_num_threads(1)
+
+
+def _setup(k=4, n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    pool = rng.uniform(-1, 1, (10, 3, 3, 1)).astype(np.float32)
+    samples = rng.uniform(-1, 1, (n, 3, 3, 1)).astype(np.float32)
+    # 12 memorized, 7 generalized, 1 spurious (below 10 % of |S| -> skipped)
+    cls = ["memorized"] * 12 + ["generalized"] * 7 + ["spurious"]
+    classes = pd.DataFrame({"sample": np.arange(n), "d_train": rng.random(n), "d_synth": rng.random(n), "class": cls})
+    model = EmpiricalEpsModel(torch.as_tensor(pool[:k]).permute(0, 3, 1, 2), None)
+    acfg = AnalysisConfig(n_train_points=3, max_per_class=5, min_class_frac=0.1)
+    return model, pool, samples, classes, acfg
+
+
+@pytest.mark.parametrize("method", ["jacobian", "score_matrix", "lanczos"])
+def test_curvature_table(method):
+    model, pool, samples, classes, acfg = _setup()
+    cfg = curvature_config({"method": method, "t": 10, "max_points": 4, "top_k": 3})
+    df = curvature_table(model, pool[:4], samples, classes, 4, "e", acfg, cfg)
+    skipped = df[df["skipped"]]
+    assert list(skipped["class"]) == ["spurious"] and "min_class_frac" in skipped["reason"].iloc[0]
+    ok = df[~df["skipped"]]
+    assert ok.groupby("class")["point"].nunique().to_dict() == {"generalized": 4, "memorized": 4, "training": 3}
+    r = 3 if method == "lanczos" else 9
+    assert ok.groupby(["class", "point"]).size().eq(r).all()
+    assert (ok.groupby(["class", "point"])["singular_value"].apply(lambda s: s.is_monotonic_decreasing)).all()
+    assert np.isclose(ok["sigma_t"].iloc[0], float(torch.sqrt(1 - torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)[10])))
+
+
+def test_energy_table_and_figures(tmp_path):
+    model, pool, samples, classes, acfg = _setup()
+    frames = []
+    for k in (2, 4):
+        m = EmpiricalEpsModel(torch.as_tensor(pool[:k]).permute(0, 3, 1, 2), None)
+        df = energy_table(m, pool, samples, classes, k, "e", acfg, energy_config({"n_alpha": 8, "t": 5, "n_refs": 2}))
+        write_parquet(df, tmp_path / f"energy{k}.parquet", provenance={})
+        frames.append(df)
+        cf = curvature_table(m, pool[:k], samples, classes, k, "e", acfg, curvature_config({"method": "jacobian"}))
+        write_parquet(cf, tmp_path / f"curv{k}.parquet", provenance={})
+    df = frames[1]
+    assert set(df.loc[~df["skipped"], "ref"]) == set(frames[0].loc[~frames[0]["skipped"], "ref"])  # fixed across K
+    ok = df[~df["skipped"]]
+    assert len(ok) == 2 * (3 + 5 + 5) and all(len(c) == 8 for c in ok["curve"])
+    assert len(read_parquet(tmp_path / "energy4.parquet")) == len(df)
+    out = energy_figure([tmp_path / "energy2.parquet", tmp_path / "energy4.parquet"], "e", tmp_path / "fig6",
+                        out_path=tmp_path / "fig25")
+    out += curvature_figure([tmp_path / "curv2.parquet", tmp_path / "curv4.parquet"], "e", tmp_path / "fig5a",
+                            drop_top=2)
+    assert all(p.stat().st_size > 1000 for p in out) and len(out) == 6
+
+
+def _parser():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    register_curvature_energy(parser.add_subparsers())
+    return parser
+
+
+def test_cli_missing_model_dir_named(tmp_path):
+    _, pool, samples, classes, _ = _setup()
+    np.save(tmp_path / "pool.npy", pool)
+    np.save(tmp_path / "samples.npy", samples)
+    write_parquet(classes, tmp_path / "classes.parquet", provenance={})
+    for cmd in ("curvature", "energy"):
+        args = _parser().parse_args([cmd, "--model-dir", str(tmp_path / "nomodel"), "--classes",
+                                     str(tmp_path / "classes.parquet"), "--pool", str(tmp_path / "pool.npy"),
+                                     "--samples", str(tmp_path / "samples.npy"), "--k", "4", "--experiment", "e",
+                                     "--out", str(tmp_path / "o.parquet")])
+        with pytest.raises(FileNotFoundError, match="nomodel"):
+            args.func(args)
+    (tmp_path / "emptymodel").mkdir()
+    args = _parser().parse_args(["curvature", "--model-dir", str(tmp_path / "emptymodel"), "--classes",
+                                 str(tmp_path / "classes.parquet"), "--pool", str(tmp_path / "pool.npy"),
+                                 "--samples", str(tmp_path / "samples.npy"), "--k", "4", "--experiment", "e",
+                                 "--out", str(tmp_path / "o.parquet")])
+    with pytest.raises((FileNotFoundError, ValueError), match="emptymodel"):
+        args.func(args)
+
+
+def test_unknown_config_key_rejected():
+    with pytest.raises(ValueError, match="unknown curvature config"):
+        curvature_config({"bogus": 1})
+    with pytest.raises(ValueError, match="method"):
+        curvature_config({"method": "svd"})

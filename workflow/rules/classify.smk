@@ -1,0 +1,167 @@
+# Classification stage (SPEC §5.3-5.5): per-sample classes per (E, K), fractions with bootstrap CIs,
+# threshold sensitivity and histogram bins per E, and the classification figures (Figs 1B, 3, 4A).
+
+
+def classify_cfg(E):
+    return exp_cfg(E)["classify"]
+
+
+def classify_params(wildcards):
+    cfg = classify_cfg(wildcards.E)
+    return {k: cfg[k] for k in ("generalized_order", "impl_version")}
+
+
+def classify_fraction_params(wildcards):
+    cfg = classify_cfg(wildcards.E)
+    params = {
+        k: cfg[k]
+        for k in ("n_bootstrap", "confidence", "seed", "hist_bins", "impl_version")
+    }
+    params["floor"] = exp_cfg(wildcards.E)["thresholds"]["floor"]
+    params["scales"] = " ".join(
+        str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sensitivity"]
+    )
+    return params
+
+
+def classify_per_k(name):
+    """Input function: R/E/K{k}/<name> for every K of the wildcard's experiment."""
+
+    def files(wildcards):
+        return [f"{RUN}/{wildcards.E}/K{k}/{name}" for k in ks_of(wildcards.E)]
+
+    return files
+
+
+def classify_figure_params(wildcards):
+    return {
+        "plots": plot_params(),
+        "critical_k": " ".join(
+            str(k) for k in exp_cfg(wildcards.E).get("critical_k", [])
+        ),
+        "per_class": classify_cfg(wildcards.E)["examples_per_class"],
+    }
+
+
+def analysis_targets():
+    files = []
+    for E in IMAGE_EXPS:
+        files += [
+            f"{RUN}/{E}/{name}.parquet"
+            for name in ("thresholds", "fractions", "sensitivity", "histograms")
+        ]
+        files += [f"{RUN}/{E}/K{k}/classes.parquet" for k in ks_of(E)]
+    return files
+
+
+def analysis_figures():
+    return [
+        f"{RUN}/figures/{fig}_{E}.{ext}"
+        for E in IMAGE_EXPS
+        for fig in ("fig3_hist", "fig4a_fractions", "fig1b_examples")
+        for ext in ("png", "pdf")
+    ]
+
+
+rule classify:
+    input:
+        train_nn=f"{RUN}/{{E}}/K{{k}}/nn_train.parquet",
+        synth_nn=f"{RUN}/{{E}}/K{{k}}/nn_synth.parquet",
+        thresholds=f"{RUN}/{{E}}/thresholds.parquet",
+    output:
+        f"{RUN}/{{E}}/K{{k}}/classes.parquet",
+    log:
+        f"{RUN}/logs/classify/{{E}}_K{{k}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/classify/{{E}}_K{{k}}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        cfg=classify_params,
+    shell:
+        "memgen classify --experiment {wildcards.E} --K {wildcards.k}"
+        " --train-nn {input.train_nn} --sample-nn {input.synth_nn}"
+        " --thresholds {input.thresholds}"
+        " --generalized-order {params.cfg[generalized_order]} --out {output} > {log} 2>&1"
+
+
+rule fractions:
+    input:
+        classify_per_k("classes.parquet"),
+    output:
+        fractions=f"{RUN}/{{E}}/fractions.parquet",
+        sensitivity=f"{RUN}/{{E}}/sensitivity.parquet",
+        histograms=f"{RUN}/{{E}}/histograms.parquet",
+    log:
+        f"{RUN}/logs/fractions/{{E}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/fractions/{{E}}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        cfg=classify_fraction_params,
+    shell:
+        "memgen fractions --experiment {wildcards.E} --classes {input}"
+        " --out {output.fractions} --sensitivity-out {output.sensitivity}"
+        " --histograms-out {output.histograms} --scales {params.cfg[scales]}"
+        " --n-bootstrap {params.cfg[n_bootstrap]} --confidence {params.cfg[confidence]}"
+        " --seed {params.cfg[seed]} --bins {params.cfg[hist_bins]}"
+        " --floor {params.cfg[floor]} > {log} 2>&1"
+
+
+rule classify_figure:
+    input:
+        fractions=f"{RUN}/{{E}}/fractions.parquet",
+        histograms=f"{RUN}/{{E}}/histograms.parquet",
+        thresholds=f"{RUN}/{{E}}/thresholds.parquet",
+        classes=classify_per_k("classes.parquet"),
+        train_nn=classify_per_k("nn_train.parquet"),
+        synth_nn=classify_per_k("nn_synth.parquet"),
+        samples=classify_per_k("samples.npy"),
+        pool=f"{RUN}/{{E}}/train_pool.npy",
+    output:
+        report(
+            multiext(f"{RUN}/figures/fig3_hist_{{E}}", ".png", ".pdf"),
+            caption="../report/fig3_hist.rst",
+            category="Classification",
+            labels={"experiment": "{E}", "figure": "Fig 3 histograms"},
+        ),
+        report(
+            multiext(f"{RUN}/figures/fig4a_fractions_{{E}}", ".png", ".pdf"),
+            caption="../report/fig4a_fractions.rst",
+            category="Classification",
+            labels={"experiment": "{E}", "figure": "Fig 4A fractions"},
+        ),
+        report(
+            multiext(f"{RUN}/figures/fig1b_examples_{{E}}", ".png", ".pdf"),
+            caption="../report/fig1b_examples.rst",
+            category="Classification",
+            labels={"experiment": "{E}", "figure": "Fig 1B examples"},
+        ),
+    log:
+        f"{RUN}/logs/classify_figure/{{E}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/classify_figure/{{E}}.tsv"
+    localrule: True
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 1
+    params:
+        cfg=classify_figure_params,
+        out_dir=f"{RUN}/figures",
+    shell:
+        "memgen classify-figure --experiment {wildcards.E} --fractions {input.fractions}"
+        " --histograms {input.histograms} --thresholds {input.thresholds}"
+        " --classes {input.classes} --train-nn {input.train_nn} --sample-nn {input.synth_nn}"
+        " --samples {input.samples} --pool {input.pool} --critical-k {params.cfg[critical_k]}"
+        " --per-class {params.cfg[per_class]} --dpi {params.cfg[plots][dpi]}"
+        " --k-log {params.cfg[plots][k_log]} --style {params.cfg[plots][style]}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,94 @@
+# Helpers of the split stage (rules in split.smk): data-file lookup, params and targets.
+# The layouts below mirror memgen.data's readers (kept here so parsing the workflow needs no
+# imports beyond the standard library).
+
+SPLIT_IDX = {"mnist": "MNIST", "fmnist": "FashionMNIST"}
+SPLIT_IDX_FILE = "train-images-idx3-ubyte"
+SPLIT_DEFAULT_DIR = {
+    "cifar10": "cifar-10-batches-py",
+    "lsun_church": "church_outdoor_train_lmdb",
+}
+
+
+def split_base(E):
+    cfg = exp_cfg(E)
+    path = cfg.get("path") or SPLIT_DEFAULT_DIR.get(cfg["dataset"], "")
+    return os.path.join(config["data_root"], path) if path else config["data_root"]
+
+
+def split_data_files(wildcards):
+    """The existing files whose content defines experiment E's data set (empty for digits)."""
+    dataset, base = exp_cfg(wildcards.E)["dataset"], split_base(wildcards.E)
+    if dataset in SPLIT_IDX:
+        if os.path.isfile(base):
+            return [base]
+        folders = [
+            os.path.join(base, SPLIT_IDX[dataset], "raw"),
+            os.path.join(base, "raw"),
+            base,
+        ]
+        cands = [
+            os.path.join(f, SPLIT_IDX_FILE + gz) for f in folders for gz in ("", ".gz")
+        ]
+        return [c for c in cands if os.path.isfile(c)][:1]
+    if dataset == "cifar10":
+        files = [os.path.join(base, f"data_batch_{i}") for i in range(1, 6)]
+        nested = [
+            os.path.join(base, "cifar-10-batches-py", os.path.basename(f))
+            for f in files
+        ]
+        return next((fs for fs in (files, nested) if all(map(os.path.isfile, fs))), [])
+    if dataset == "lsun_church":
+        mdb = os.path.join(base, "data.mdb")
+        return [mdb] if os.path.isfile(mdb) else []
+    if dataset == "folder" and os.path.isdir(base):
+        names = sorted(os.listdir(base))
+        exts = (".png", ".jpg", ".jpeg")
+        return [os.path.join(base, n) for n in names if n.lower().endswith(exts)]
+    return []
+
+
+def split_ancient_data(wildcards):
+    return [ancient(f) for f in split_data_files(wildcards)]
+
+
+def split_dataset(wildcards):
+    return exp_cfg(wildcards.E)["dataset"]
+
+
+def split_path(wildcards):
+    return exp_cfg(wildcards.E).get("path", "")
+
+
+def split_seed(wildcards):
+    return exp_cfg(wildcards.E)["split_seed"]
+
+
+def split_max_k(wildcards):
+    return max(ks_of(wildcards.E))
+
+
+def split_impl_version(wildcards):
+    # Bump when the split's numbers change (readers, normalisation, crop, permutation).
+    return exp_cfg(wildcards.E).get("split_impl_version", 1)
+
+
+def split_targets():
+    return expand(
+        f"{RUN}/{{E}}/{{name}}",
+        E=IMAGE_EXPS,
+        name=["split.parquet", "train_pool.npy", "split_check.json"],
+    )
+
+
+# Honest sizes: LSUN holds 1.5 GB of decoded uint8 images and decodes ~126k webp files (about
+# 15 ms each on one core, ~30 min); the others are small.
+SPLIT_BIG = {"lsun_church": (8000, 180)}
+
+
+def split_mem_mb(wildcards):
+    return SPLIT_BIG.get(split_dataset(wildcards), (2000, 30))[0]
+
+
+def split_runtime(wildcards):
+    return SPLIT_BIG.get(split_dataset(wildcards), (2000, 30))[1]

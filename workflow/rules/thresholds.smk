@@ -1,0 +1,67 @@
+# Thresholds stage (SPEC §5.4): one delta_m / delta_s per K of experiment E, chosen automatically from the
+# equal-weight pooled log-distance histograms of all K (or overridden in config). The threshold config is
+# a param of this rule only, so changing it reruns thresholds -> classify -> downstream, nothing upstream.
+import json
+
+
+def thresholds_cfg(E):
+    return exp_cfg(E)["thresholds"]
+
+
+def thresholds_train_nn(wildcards):
+    return [f"{RUN}/{wildcards.E}/K{k}/nn_train.parquet" for k in ks_of(wildcards.E)]
+
+
+def thresholds_synth_nn(wildcards):
+    return [f"{RUN}/{wildcards.E}/K{k}/nn_synth.parquet" for k in ks_of(wildcards.E)]
+
+
+def thresholds_delta(wildcards, key):
+    value = thresholds_cfg(wildcards.E)[key]
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def thresholds_delta_m(wildcards):
+    return thresholds_delta(wildcards, "delta_m")
+
+
+def thresholds_delta_s(wildcards):
+    return thresholds_delta(wildcards, "delta_s")
+
+
+def thresholds_ks(wildcards):
+    return " ".join(str(k) for k in ks_of(wildcards.E))
+
+
+def thresholds_method(wildcards):
+    cfg = thresholds_cfg(wildcards.E)
+    return {k: cfg[k] for k in ("floor", "bins", "smoothing", "impl_version")}
+
+
+rule thresholds:
+    input:
+        train_nn=thresholds_train_nn,
+        synth_nn=thresholds_synth_nn,
+    output:
+        f"{RUN}/{{E}}/thresholds.parquet",
+    log:
+        f"{RUN}/logs/thresholds/{{E}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/thresholds/{{E}}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        ks=thresholds_ks,
+        delta_m=thresholds_delta_m,
+        delta_s=thresholds_delta_s,
+        method=thresholds_method,
+    shell:
+        "memgen thresholds --experiment {wildcards.E} --train-nn {input.train_nn}"
+        " --sample-nn {input.synth_nn} --ks {params.ks}"
+        " --delta-m {params.delta_m:q} --delta-s {params.delta_s:q}"
+        " --floor {params.method[floor]} --bins {params.method[bins]}"
+        " --smoothing {params.method[smoothing]} --out {output} > {log} 2>&1"
