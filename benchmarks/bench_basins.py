@@ -82,6 +82,10 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r[0]} | {r[1]} | {r[2]:.0f} / {r[3]:.0f} / {r[4]:.0f} | {r[5]:.4f} | {r[6]:.4f} | "
                      f"{r[7]:.1f}x | {r[8]} | {r[9]:.0f} / {r[10]:.0f} |")
+    # Demo: 16 training points + <= 3 x 16 samples per K, 10 K values; the MLP row is the worst case.
+    demo_s = rows[1][5] * 64 * 10
+    lines.append(f"\nDigits demo upper bound (64 points x 10 K at the MLP worst case): {demo_s:.0f} s of search, "
+                 "plus ~3-5 s of start-up per job.")
     table = "\n".join(lines)
     print(table)
     if args.results_md:

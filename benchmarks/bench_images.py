@@ -27,7 +27,11 @@ def bench_mlp_train(steps: int = 1000) -> float:
     net = build_model({"kind": "mlp", "width": 128, "blocks": 3}, (1, 8, 8))
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=2e-3, fused=True)
-    ema, order, abar = EMA(net, 0.999, True), BatchOrder(500, 128, "replacement", 0), DDPMSchedule().alphas_cumprod
+    ema, order, abar = (
+        EMA(net, 0.999, True),
+        BatchOrder(500, 128, "replacement", 0),
+        DDPMSchedule().alphas_cumprod,
+    )
     t0 = time.process_time()
     for s in range(steps):  # the same step as memgen.train.train_model
         x0 = data[order.next()]
@@ -46,7 +50,9 @@ def bench_mlp_train(steps: int = 1000) -> float:
 def bench_mlp_sample(n: int = 500) -> float:
     net = build_model({"kind": "mlp", "width": 128, "blocks": 3}, (1, 8, 8)).eval()
     t0 = time.process_time()
-    ddpm_ancestral(lambda x, t: net(x, t), (n, 1, 8, 8), torch.Generator().manual_seed(0), progress=False)
+    ddpm_ancestral(
+        lambda x, t: net(x, t), (n, 1, 8, 8), torch.Generator().manual_seed(0), progress=False
+    )
     return n / (time.process_time() - t0)
 
 
@@ -64,7 +70,10 @@ def bench_gpu(steps: int = 50) -> list[str]:
     if not torch.cuda.is_available():
         return ["GPU comparison skipped: no CUDA device visible (no GPU was lent to this task)."]
     out = []
-    for name, bf16, cl, comp in [("fp32 eager", False, False, False), ("bf16+channels_last+compile", True, True, True)]:
+    for name, bf16, cl, comp in [
+        ("fp32 eager", False, False, False),
+        ("bf16+channels_last+compile", True, True, True),
+    ]:
         net = build_model({"kind": "unet", "preset": "cifar10_128"}, (3, 32, 32)).cuda()
         if cl:
             net = net.to(memory_format=torch.channels_last)
@@ -84,7 +93,9 @@ def bench_gpu(steps: int = 50) -> list[str]:
             opt.step()
         torch.cuda.synchronize()
         sps = steps / (time.perf_counter() - t0)
-        out.append(f"| {name} | {sps:.2f} steps/s | peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB |")
+        out.append(
+            f"| {name} | {sps:.2f} steps/s | peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB |"
+        )
     return out
 
 
@@ -92,8 +103,14 @@ def main() -> None:
     print("| measurement (1 CPU thread, CPU-seconds) | value |\n|---|---|")
     print(f"| digits MLP 128x3 training, batch 128 | {bench_mlp_train():.0f} steps/s |")
     print(f"| digits MLP DDPM-1000 sampling, n=500 | {bench_mlp_sample():.1f} samples/s |")
-    for preset, shape in [("mnist", (1, 28, 28)), ("cifar10_128", (3, 32, 32)), ("church_128", (3, 64, 64))]:
-        print(f"| UNet {preset} forward, batch 2 (wall) | {bench_unet_forward(preset, shape):.2f} s |")
+    for preset, shape in [
+        ("mnist", (1, 28, 28)),
+        ("cifar10_128", (3, 32, 32)),
+        ("church_128", (3, 64, 64)),
+    ]:
+        print(
+            f"| UNet {preset} forward, batch 2 (wall) | {bench_unet_forward(preset, shape):.2f} s |"
+        )
     print("\n".join(bench_gpu()))
 
 

@@ -29,7 +29,12 @@ def test_preset_parameter_count_matches_table3(preset):
 
 def test_attention_placement_follows_resolution_16():
     kw = preset_kwargs("cifar10_128")
-    assert kw["down_block_types"] == ("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D")
+    assert kw["down_block_types"] == (
+        "DownBlock2D",
+        "AttnDownBlock2D",
+        "DownBlock2D",
+        "DownBlock2D",
+    )
     assert kw["up_block_types"] == ("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D")
     assert set(preset_kwargs("mnist")["down_block_types"]) == {"DownBlock2D"}  # mid-block only
     church = preset_kwargs("church_64")["down_block_types"]
@@ -48,7 +53,13 @@ def test_config_overrides_preset_and_unknown_kind_is_rejected():
 
 
 def test_small_unet_forward_and_eps_interface(tmp_path):
-    cfg = {"kind": "unet", "nf": 32, "ch_mult": [1, 2], "attn_resolutions": [8], "layers_per_block": 1}
+    cfg = {
+        "kind": "unet",
+        "nf": 32,
+        "ch_mult": [1, 2],
+        "attn_resolutions": [8],
+        "layers_per_block": 1,
+    }
     net = build_model(cfg, (1, 16, 16))
     net.save_pretrained(tmp_path / "m")
     eps = load_eps_model(tmp_path / "m")
@@ -75,7 +86,9 @@ def test_mlp_roundtrip_identical_outputs_and_gradients_flow(tmp_path):
 def test_missing_or_incomplete_model_dir_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="model directory not found"):
         load_eps_model(tmp_path / "nope")
-    build_model({"kind": "mlp", "width": 16, "blocks": 1}, (1, 8, 8)).save_pretrained(tmp_path / "m")
+    build_model({"kind": "mlp", "width": 16, "blocks": 1}, (1, 8, 8)).save_pretrained(
+        tmp_path / "m"
+    )
     (tmp_path / "m" / "diffusion_pytorch_model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match=r"incomplete model directory .*safetensors"):
         load_eps_model(tmp_path / "m")

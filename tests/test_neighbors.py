@@ -60,7 +60,7 @@ def test_lpips_knn_matches_pairwise_brute_force(nets, monkeypatch):
     monkeypatch.setattr("memgen.perceptual.load_lpips", lambda net, pb, dev: nets[net])
     rng = np.random.default_rng(0)
     ref = rng.integers(0, 256, (300, 12, 12, 3), dtype=np.uint8)
-    qry = rng.integers(0, 256, (12, 12, 12, 3), dtype=np.uint8)
+    qry = rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8)
     df, facts = search(ref, qry, "lpips-alex", 5, device="cpu", progress=False)
     # brute force: the lpips package on every (query, reference) pair
     to_t = lambda a: torch.from_numpy(a.astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)  # noqa: E731

@@ -40,7 +40,9 @@ def test_same_seed_same_samples_and_outputs(model_dir, tmp_path):
     m = read_parquet(tmp_path / "a" / "s.parquet")
     assert list(m["sample"]) == list(range(10)) and list(m["shard"]) == [0] * 4 + [1] * 4 + [2] * 2
     assert set(m["seed"]) == {shard_seed(5, 3, s) for s in range(3)}
-    assert set(m["sampler"]) == {"ddim"} and set(m["K"]) == {3} and set(m["experiment"]) == {"digits"}
+    assert (
+        set(m["sampler"]) == {"ddim"} and set(m["K"]) == {3} and set(m["experiment"]) == {"digits"}
+    )
     prov = read_provenance(tmp_path / "a" / "s.parquet")
     assert prov["n"] == 10 and len(prov["model_hash"]) == 16 and prov["config"]["seed"] == 5
     assert (tmp_path / "a" / "grid.png").stat().st_size > 0
@@ -68,9 +70,13 @@ def test_resume_after_interruption_between_shards(model_dir, tmp_path, monkeypat
 
 def test_sample_counts_and_ddpm_shapes(model_dir, tmp_path):
     assert SampleConfig().n_samples(2000) == 8000  # paper: 4K
-    assert SampleConfig(max=1000).n_samples(1797) == 1000 and SampleConfig(max=1000).n_samples(8) == 32
+    assert (
+        SampleConfig(max=1000).n_samples(1797) == 1000 and SampleConfig(max=1000).n_samples(8) == 32
+    )
     assert SampleConfig(min=64).n_samples(2) == 64
     with pytest.raises(ValueError, match="sampler"):
         SampleConfig.from_dict({"sampler": "euler"})
-    out = _run(model_dir, tmp_path, SampleConfig(ratio=1, shard_size=2, sampler="ddpm", steps=50), k=3)
+    out = _run(
+        model_dir, tmp_path, SampleConfig(ratio=1, shard_size=2, sampler="ddpm", steps=50), k=3
+    )
     assert out.shape == (3, 8, 8, 1) and np.abs(out).max() <= 1.0

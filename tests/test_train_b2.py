@@ -43,7 +43,9 @@ def _argv(tmp: Path, pool: Path, tcfg: dict, tag: str) -> list[str]:
 def _cli_train(tmp: Path, pool: Path, tcfg: dict, tag: str) -> subprocess.Popen:
     env = dict(os.environ, MEMGEN_THREADS="1", PYTHONPATH=str(REPO / "src"))
     cmd = [sys.executable, "-m", "memgen.cli", *_argv(tmp, pool, tcfg, tag)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def test_sigkill_then_resume_gives_bitwise_identical_ema(tmp_path, caplog):
@@ -77,7 +79,9 @@ def test_sigkill_then_resume_gives_bitwise_identical_ema(tmp_path, caplog):
     for key in a:
         assert torch.equal(a[key], b[key]), key  # bitwise, not allclose
     log = __import__("pandas").read_parquet(tmp_path / "killed" / "train_log.parquet")
-    assert log["step"].max() == 600 and set(log["K"]) == {16} and set(log["experiment"]) == {"digits"}
+    assert (
+        log["step"].max() == 600 and set(log["K"]) == {16} and set(log["experiment"]) == {"digits"}
+    )
 
     # A finished model is never retrained: a rerun returns at once and leaves the files alone.
     mtime = (tmp_path / "killed" / "model" / "config.json").stat().st_mtime_ns
@@ -103,7 +107,11 @@ class NanAt(ResidualMLP):
 def test_nan_loss_stops_naming_step_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     import memgen.train as train_mod
 
-    monkeypatch.setattr(train_mod, "build_model", lambda cfg, shape: NanAt(sample_shape=shape, width=16, num_blocks=1))
+    monkeypatch.setattr(
+        train_mod,
+        "build_model",
+        lambda cfg, shape: NanAt(sample_shape=shape, width=16, num_blocks=1),
+    )
     data = torch.as_tensor(digits()[:4]).permute(0, 3, 1, 2)
     cfg = TrainConfig(iterations=200, batch_size=4, checkpoint_every=50, log_every=10, device="cpu")
     with pytest.raises(NonFiniteLossError, match=r"at step 77 .*last good checkpoint"):

@@ -7,7 +7,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import DEMO, TINY, planned_jobs, snakemake
 
 UPSTREAM = {"split", "train", "sample", "neighbors_train", "neighbors_synth"}

@@ -28,6 +28,11 @@ def nearest_distance(nn: pd.DataFrame, what: str) -> pd.Series:
     first = nn[nn["rank"] == 1].set_index("query")["distance"].sort_index()
     if first.index.has_duplicates:
         raise ValueError(f"{what} neighbour table has several rank-1 rows for one query")
+    if not np.all(np.isfinite(first.to_numpy(dtype=float))):
+        # NaN would silently fall through both <= tests and be counted as generalized.
+        raise ValueError(
+            f"{what} neighbour table has NaN or inf distances; recompute the neighbour table"
+        )
     return first
 
 

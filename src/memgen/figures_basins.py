@@ -81,7 +81,7 @@ def basins_figures(inputs, experiment: str, out_volume, out_time, k_log: bool = 
         fig.text(
             0.01,
             -0.02,
-            f"skipped (class < min_class_frac x |S|): {note}",
+            f"skipped classes (too few samples, see basins.parquet `reason`): {note}",
             fontsize=7,
             ha="left",
             va="top",

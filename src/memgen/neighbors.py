@@ -47,6 +47,8 @@ class Rows:
 
     def block(self, start: int, stop: int) -> np.ndarray:
         out = to_unit_block(self.arr[start : min(stop, self.n)]).reshape(-1, self.dim)
+        if np.may_share_memory(out, self.arr):
+            out = out.copy()  # own memory: torch gets a writable array, the mapping can be released
         release(self.arr)
         return out
 

@@ -102,8 +102,9 @@ def sample_model(
     progress: bool = True,
 ) -> np.ndarray:
     """Generate ``cfg.n_samples(k)`` images; write samples.npy (N,H,W,C) + manifest parquet."""
-    from memgen.train import resolve_device
     from tqdm.auto import tqdm
+
+    from memgen.train import resolve_device
 
     device = resolve_device(cfg.device)
     model = load_eps_model(model_dir, device)

@@ -68,6 +68,7 @@ rule basins_figure:
         runtime=10,
     params:
         plots=plot_params(),
+        k_axis=basins_k_axis_flag(),
     shell:
         "memgen basins-figure --inputs {input} --experiment {wildcards.E}"
-        " --out-volume {output.volume} --out-time {output.time} > {log} 2>&1"
+        " --out-volume {output.volume} --out-time {output.time} {params.k_axis} > {log} 2>&1"

@@ -1,5 +1,6 @@
 # Shared set-up: config validation, constants, wildcard constraints and get_* helpers.
 # The only file with workflow-level Python; rule files call these helpers by name.
+import copy
 import os
 import re
 
@@ -35,12 +36,33 @@ def _schema(name):
     return os.path.join(SCHEMA_DIR, name)
 
 
+_SCHEMAS = {}
+
+
+def _load_schema(name):
+    # Parsed once per process: the paper config validates ~100 blocks, and every SLURM job re-parses
+    # the workflow, so re-reading the YAML each time dominated start-up (benchmarks/bench_dag.py).
+    if name not in _SCHEMAS:
+        with open(_schema(name)) as fh:
+            schema = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        _SCHEMAS[name] = (schema, jsonschema.Draft202012Validator(schema))
+    return _SCHEMAS[name]
+
+
+def _fill_defaults(block, schema):
+    """Insert schema defaults for missing keys, recursing into nested objects."""
+    for key, spec in schema.get("properties", {}).items():
+        if key not in block and "default" in spec:
+            block[key] = copy.deepcopy(spec["default"])
+        if isinstance(block.get(key), dict) and spec.get("type") == "object":
+            _fill_defaults(block[key], spec)
+
+
 def _check_block(block, schema_name, where):
-    """Validate one config block; name every offending key, then let Snakemake inject defaults."""
-    with open(_schema(schema_name)) as fh:
-        schema = yaml.safe_load(fh)
+    """Validate one config block, naming every offending key, then insert the schema defaults."""
+    schema, validator = _load_schema(schema_name)
     errors = sorted(
-        jsonschema.Draft202012Validator(schema).iter_errors(block),
+        validator.iter_errors(block),
         key=lambda e: [str(p) for p in e.absolute_path],
     )
     if errors:
@@ -53,7 +75,12 @@ def _check_block(block, schema_name, where):
             + "\n".join(lines)
             + f"\n  (schema: {os.path.relpath(_schema(schema_name), workflow.basedir)})"
         )
-    validate(block, _schema(schema_name))
+    if where == "config":
+        validate(
+            block, _schema(schema_name)
+        )  # Snakemake's own check + defaults, top level
+    else:
+        _fill_defaults(block, schema)
 
 
 def _check_ks(ks, where, limit=None, limit_what=""):
@@ -81,7 +108,10 @@ def _validate_config():
         circle = config.setdefault("circle", {})
         _check_block(circle, "circle.schema.yaml", "circle")
         _check_ks(
-            circle.get("ks", []), "circle.ks", circle.get("pool_size"), "the circle pool_size"
+            circle.get("ks", []),
+            "circle.ks",
+            circle.get("pool_size"),
+            "the circle pool_size",
         )
     for name, exp in images.items():
         if not re.fullmatch(r"[A-Za-z0-9_]+", name):
@@ -93,7 +123,9 @@ def _validate_config():
         for section in IMAGE_SECTIONS:
             exp.setdefault(section, {})
             _check_block(
-                exp[section], f"sections/{section}.schema.yaml", f"images.{name}.{section}"
+                exp[section],
+                f"sections/{section}.schema.yaml",
+                f"images.{name}.{section}",
             )
         _check_ks(
             exp["ks"],

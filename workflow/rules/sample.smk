@@ -5,6 +5,7 @@
 #   R/E/K{k}/scratch/sample-<hash>/shard_*.npy  finished shards (not outputs; a rerun skips them)
 # With model.reuse: M, experiment E samples from M's models (e.g. Fig 9's 8 x K set from the CIFAR-10 models).
 
+
 def sample_model_exp(E):
     return exp_cfg(E)["model"].get("reuse") or E
 
@@ -49,12 +50,18 @@ def sample_runtime(wildcards, attempt):
     batch = batch if isinstance(batch, int) else max(batch)
     per_image_step = train_sec_per_step(sample_model_exp(E)) / batch / 3
     cfg = sample_section(E)
-    minutes = sample_count(E, wildcards.k) * cfg["steps"] * per_image_step / 60 * 1.5 + 10
+    minutes = (
+        sample_count(E, wildcards.k) * cfg["steps"] * per_image_step / 60 * 1.5 + 10
+    )
     return int(min(2880, minutes * attempt))
 
 
 def sample_mem_mb(wildcards, attempt):
-    return (2000 if exp_cfg(sample_model_exp(wildcards.E))["model"]["kind"] == "mlp" else 16000) * attempt
+    return (
+        2000
+        if exp_cfg(sample_model_exp(wildcards.E))["model"]["kind"] == "mlp"
+        else 16000
+    ) * attempt
 
 
 def sample_gpus(wildcards):
@@ -62,7 +69,9 @@ def sample_gpus(wildcards):
 
 
 def sample_targets():
-    return expand_per_k(IMAGE_EXPS, ["samples.npy", "samples.parquet", "samples_grid.png"])
+    return expand_per_k(
+        IMAGE_EXPS, ["samples.npy", "samples.parquet", "samples_grid.png"]
+    )
 
 
 rule sample:

@@ -27,13 +27,13 @@ STAGE_MODULES = [
 def _set_threads() -> None:
     # One torch thread per job unless told otherwise: on a 2-core box two 1-thread jobs beat one
     # 2-thread job (see shared/notes), and on SLURM the CPU count comes from the allocation.
+    # Set through the environment so that torch is only imported by the commands that need it.
     n = os.environ.get("MEMGEN_THREADS") or os.environ.get("SLURM_CPUS_PER_TASK") or "1"
-    try:
-        import torch
-
-        torch.set_num_threads(max(1, int(n)))
-    except Exception:  # pragma: no cover - torch missing is reported by the subcommand itself
-        pass
+    n = str(max(1, int(n)))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(n))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _set_threads()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -58,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    _set_threads()
     try:
         result = args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:

@@ -25,7 +25,9 @@ def _json_arg(text: str, what: str) -> dict[str, Any]:
         else:
             value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{what} is not valid JSON ({err}); pass a JSON object or @file.yaml") from err
+        raise ValueError(
+            f"{what} is not valid JSON ({err}); pass a JSON object or @file.yaml"
+        ) from err
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a JSON object (mapping), got {type(value).__name__}")
     return value
@@ -45,9 +47,11 @@ def load_subset(pool: Path, k: int):
         raise ValueError(f"{pool}: expected an (N, H, W, C) array, got shape {arr.shape}")
     if k > arr.shape[0]:
         raise ValueError(f"K={k} exceeds the pool size {arr.shape[0]} of {pool}; lower K")
-    sub = np.asarray(arr[:k], dtype=np.float32)
+    sub = np.array(arr[:k], dtype=np.float32)  # a writable copy (torch warns on read-only memmaps)
     if sub.min() < -1.0001 or sub.max() > 1.0001:
-        raise ValueError(f"{pool}: values outside [-1, 1] ({sub.min()}..{sub.max()}); expected scaled images")
+        raise ValueError(
+            f"{pool}: values outside [-1, 1] ({sub.min()}..{sub.max()}); expected scaled images"
+        )
     return torch.as_tensor(np.ascontiguousarray(to_nchw(sub)))
 
 
@@ -103,17 +107,34 @@ def register(subparsers) -> None:
         "from SCRATCH/ckpt.pt, writes the EMA model with save_pretrained and a parquet log. "
         "A complete model directory of the same config is not retrained.",
     )
-    p.add_argument("--pool", required=True, help="train_pool.npy of the experiment (N,H,W,C float32 in [-1,1])")
-    p.add_argument("--k", type=int, required=True, help="training-set size K (rows [:K] of the pool)")
+    p.add_argument(
+        "--pool", required=True, help="train_pool.npy of the experiment (N,H,W,C float32 in [-1,1])"
+    )
+    p.add_argument(
+        "--k", type=int, required=True, help="training-set size K (rows [:K] of the pool)"
+    )
     p.add_argument("--experiment", required=True, help="experiment name (recorded in the log)")
-    p.add_argument("--model-config", required=True,
-                   help="model section as JSON or @file (kind unet|mlp, preset, nf, ch_mult, ...)")
-    p.add_argument("--train-config", required=True,
-                   help="train section as JSON or @file (iterations, batch_size, lr, ema_decay, ...)")
-    p.add_argument("--model-dir", required=True, help="output: diffusers model directory of the EMA weights")
-    p.add_argument("--log", required=True, help="output: training log parquet (step, loss, lr, steps_per_s)")
-    p.add_argument("--scratch", required=True,
-                   help="resumable checkpoint directory (kept when the job is killed; not a Snakemake output)")
+    p.add_argument(
+        "--model-config",
+        required=True,
+        help="model section as JSON or @file (kind unet|mlp, preset, nf, ch_mult, ...)",
+    )
+    p.add_argument(
+        "--train-config",
+        required=True,
+        help="train section as JSON or @file (iterations, batch_size, lr, ema_decay, ...)",
+    )
+    p.add_argument(
+        "--model-dir", required=True, help="output: diffusers model directory of the EMA weights"
+    )
+    p.add_argument(
+        "--log", required=True, help="output: training log parquet (step, loss, lr, steps_per_s)"
+    )
+    p.add_argument(
+        "--scratch",
+        required=True,
+        help="resumable checkpoint directory (kept when the job is killed; not a Snakemake output)",
+    )
     p.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
     p.set_defaults(func=_train)
 
@@ -124,13 +145,22 @@ def register(subparsers) -> None:
         "ancestral or DDIM; shards are seeded from (seed, K, shard), saved under SCRATCH and "
         "skipped on rerun; writes samples.npy (N,H,W,C float32 in [-1,1]) and a parquet manifest.",
     )
-    p.add_argument("--model-dir", required=True, help="trained model directory (memgen train output)")
-    p.add_argument("--k", type=int, required=True, help="K of the model (sets the number of samples)")
+    p.add_argument(
+        "--model-dir", required=True, help="trained model directory (memgen train output)"
+    )
+    p.add_argument(
+        "--k", type=int, required=True, help="K of the model (sets the number of samples)"
+    )
     p.add_argument("--experiment", required=True, help="experiment name (recorded in the manifest)")
-    p.add_argument("--sample-config", required=True,
-                   help="sample section as JSON or @file (ratio, min, max, sampler, steps, seed, ...)")
+    p.add_argument(
+        "--sample-config",
+        required=True,
+        help="sample section as JSON or @file (ratio, min, max, sampler, steps, seed, ...)",
+    )
     p.add_argument("--out", required=True, help="output: samples .npy")
-    p.add_argument("--manifest", required=True, help="output: manifest parquet (sample, shard, seed, ...)")
+    p.add_argument(
+        "--manifest", required=True, help="output: manifest parquet (sample, shard, seed, ...)"
+    )
     p.add_argument("--scratch", required=True, help="directory for finished shards (resume)")
     p.add_argument("--grid", default=None, help="optional output: PNG grid of the first samples")
     p.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
@@ -143,12 +173,23 @@ def register(subparsers) -> None:
         "from the config files and a throughput (measured steps/s from benchmarks/RESULTS.md, "
         "--steps-per-s, or the paper's V100 reference times).",
     )
-    p.add_argument("--config", nargs="+", default=["config.yaml"],
-                   help="config.yaml and overlays, merged left to right (default: config.yaml)")
+    p.add_argument(
+        "--config",
+        nargs="+",
+        default=["config.yaml"],
+        help="config.yaml and overlays, merged left to right (default: config.yaml)",
+    )
     p.add_argument("--experiment", action="append", help="only this image experiment (repeatable)")
-    p.add_argument("--steps-per-s", type=float, default=None,
-                   help="override the training throughput (iterations per second per GPU)")
-    p.add_argument("--results-md", default=None,
-                   help="benchmarks/RESULTS.md to read measured GPU steps/s from (table rows 'plan: PRESET = X steps/s')")
+    p.add_argument(
+        "--steps-per-s",
+        type=float,
+        default=None,
+        help="override the training throughput (iterations per second per GPU)",
+    )
+    p.add_argument(
+        "--results-md",
+        default=None,
+        help="benchmarks/RESULTS.md to read measured GPU steps/s from (table rows 'plan: PRESET = X steps/s')",
+    )
     p.add_argument("--out", default=None, help="optional output parquet of the estimate")
     p.set_defaults(func=_plan)

@@ -78,7 +78,9 @@ def check_model_dir(model_dir: str | Path) -> Path:
     """Raise FileNotFoundError naming what is missing unless ``model_dir`` is a complete model."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        raise FileNotFoundError(f"model directory not found: {model_dir} (run `memgen train` first)")
+        raise FileNotFoundError(
+            f"model directory not found: {model_dir} (run `memgen train` first)"
+        )
     missing = []
     if not (model_dir / "config.json").is_file():
         missing.append("config.json")

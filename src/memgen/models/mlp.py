@@ -19,7 +19,9 @@ from torch import nn
 def sinusoidal_table(num_steps: int, dim: int) -> torch.Tensor:
     """(num_steps, dim) sinusoidal embedding of the integer t, [sin, cos] halves (DDPM style)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, dtype=torch.float64) / max(half - 1, 1))
+    freqs = torch.exp(
+        -math.log(10_000.0) * torch.arange(half, dtype=torch.float64) / max(half - 1, 1)
+    )
     args = torch.arange(num_steps, dtype=torch.float64)[:, None] * freqs[None]
     table = torch.cat([args.sin(), args.cos()], dim=1)
     if dim % 2:
@@ -59,7 +61,9 @@ class ResidualMLP(ModelMixin, ConfigMixin):
         super().__init__()
         d = int(math.prod(sample_shape))
         # Precomputed table: t is always an integer index, so one gather replaces sin/cos per call.
-        self.register_buffer("time_table", sinusoidal_table(num_train_timesteps, time_embed_dim), persistent=False)
+        self.register_buffer(
+            "time_table", sinusoidal_table(num_train_timesteps, time_embed_dim), persistent=False
+        )
         self.time_mlp = nn.Sequential(
             nn.Linear(time_embed_dim, width), nn.SiLU(), nn.Linear(width, width)
         )

@@ -13,14 +13,34 @@ from typing import Any
 # Table 3: nf, channel multipliers, attention resolution(s), dropout, paper parameter count.
 PRESETS: dict[str, dict[str, Any]] = {
     # 28 -> 14 -> 7: the attention resolution 16 is never hit, so attention is mid-block only.
-    "mnist": dict(nf=128, ch_mult=(1, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=24.5e6),
-    "fmnist": dict(nf=128, ch_mult=(1, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=24.5e6),
-    "cifar10_64": dict(nf=64, ch_mult=(1, 2, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=8.9e6),
-    "cifar10_96": dict(nf=96, ch_mult=(1, 2, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=20.1e6),
-    "cifar10_128": dict(nf=128, ch_mult=(1, 2, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=35.7e6),
-    "church_64": dict(nf=64, ch_mult=(1, 1, 2, 2, 4, 4), attn_resolutions=(16,), dropout=0.0, paper_params=27.4e6),
-    "church_96": dict(nf=96, ch_mult=(1, 1, 2, 2, 4, 4), attn_resolutions=(16,), dropout=0.0, paper_params=61.7e6),
-    "church_128": dict(nf=128, ch_mult=(1, 1, 2, 2, 4, 4), attn_resolutions=(16,), dropout=0.0, paper_params=109.7e6),
+    "mnist": dict(
+        nf=128, ch_mult=(1, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=24.5e6
+    ),
+    "fmnist": dict(
+        nf=128, ch_mult=(1, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=24.5e6
+    ),
+    "cifar10_64": dict(
+        nf=64, ch_mult=(1, 2, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=8.9e6
+    ),
+    "cifar10_96": dict(
+        nf=96, ch_mult=(1, 2, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=20.1e6
+    ),
+    "cifar10_128": dict(
+        nf=128, ch_mult=(1, 2, 2, 2), attn_resolutions=(16,), dropout=0.1, paper_params=35.7e6
+    ),
+    "church_64": dict(
+        nf=64, ch_mult=(1, 1, 2, 2, 4, 4), attn_resolutions=(16,), dropout=0.0, paper_params=27.4e6
+    ),
+    "church_96": dict(
+        nf=96, ch_mult=(1, 1, 2, 2, 4, 4), attn_resolutions=(16,), dropout=0.0, paper_params=61.7e6
+    ),
+    "church_128": dict(
+        nf=128,
+        ch_mult=(1, 1, 2, 2, 4, 4),
+        attn_resolutions=(16,),
+        dropout=0.0,
+        paper_params=109.7e6,
+    ),
 }
 # Image shape (C, H, W) each preset was designed for (used by tests and `memgen plan`).
 PRESET_SHAPES = {
@@ -71,7 +91,9 @@ def unet_kwargs(
     )
 
 
-def preset_kwargs(preset: str, image_shape: Sequence[int] | None = None, **overrides) -> dict[str, Any]:
+def preset_kwargs(
+    preset: str, image_shape: Sequence[int] | None = None, **overrides
+) -> dict[str, Any]:
     if preset not in PRESETS:
         raise ValueError(f"unknown UNet preset {preset!r}; choose one of {sorted(PRESETS)}")
     p = {k: v for k, v in PRESETS[preset].items() if k != "paper_params"}
