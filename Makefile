@@ -11,12 +11,13 @@ export MEMGEN_THREADS ?= 1
 # Jobs call `memgen`: put the venv first on PATH for every recipe.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test test-slow lint bench dry-run report clean-demo help
+.PHONY: install demo test test-slow test-slurm lint bench dry-run report clean-demo help
 
 help:
 	@echo "make demo       CPU demo (circle + digits) end to end -> results/demo/"
 	@echo "make test       tests (not slow) + snakemake --lint + snakefmt --check + ruff"
 	@echo "make test-slow  the slow tests (trained-network patterns, demo signature)"
+	@echo "make test-slurm the real-SLURM integration test (root + apt: starts a private one-node cluster)"
 	@echo "make bench      benchmarks (printed ratios; record them in benchmarks/RESULTS.md)"
 	@echo "make report     HTML report of the demo run"
 
@@ -30,7 +31,7 @@ $(STAMP): envs/requirements.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile $(DEMO_CONFIG) --printshellcmds
+	$(BIN)/snakemake --cores $(CORES) --configfile $(DEMO_CONFIG) --rerun-incomplete --printshellcmds
 	@echo "Figures: results/demo/figures/   Report: make report"
 
 report: $(STAMP)
@@ -47,6 +48,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m slow --durations=15
+
+test-slurm: $(STAMP)
+	MEMGEN_SLURM_TEST=1 $(BIN)/python -m pytest -q -ra tests/test_slurm_cluster.py
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

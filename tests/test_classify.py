@@ -72,8 +72,11 @@ def test_delta_m_zero_counts_only_exact_copies():
 
 @pytest.mark.parametrize(
     "dm, ds, msg",
-    [(0.5, 0.0, "delta_s must be > 0"), (0.5, -1.0, "delta_s must be > 0"),
-     (-0.1, 0.5, "delta_m must be >= 0")],
+    [
+        (0.5, 0.0, "delta_s must be > 0"),
+        (0.5, -1.0, "delta_s must be > 0"),
+        (-0.1, 0.5, "delta_m must be >= 0"),
+    ],
 )
 def test_rule_rejects_bad_thresholds(dm, ds, msg):
     with pytest.raises(ValueError, match=msg):
@@ -131,7 +134,9 @@ def test_rank_in_class_order():
 def _classes(n, p_mem=0.3, p_spu=0.2, seed=0):
     rng = np.random.default_rng(seed)
     return pd.Series(
-        rng.choice(["memorized", "spurious", "generalized"], size=n, p=[p_mem, p_spu, 1 - p_mem - p_spu])
+        rng.choice(
+            ["memorized", "spurious", "generalized"], size=n, p=[p_mem, p_spu, 1 - p_mem - p_spu]
+        )
     )
 
 
@@ -161,12 +166,21 @@ def test_ci_degenerate_when_all_in_one_class():
 
 def test_sensitivity_table():
     df = pd.DataFrame(
-        {"d_train": [0.45, 0.55, 0.65, 2.0], "d_synth": [9.0, 0.22, 0.28, 9.0],
-         "delta_m": 0.5, "delta_s": 0.25}
+        {
+            "d_train": [0.45, 0.55, 0.65, 2.0],
+            "d_synth": [9.0, 0.22, 0.28, 9.0],
+            "delta_m": 0.5,
+            "delta_s": 0.25,
+        }
     )
     rows = {(r["scaled"], r["scale"]): r for r in sensitivity(df, (0.8, 1.2))}
-    assert set(rows) == {("base", 1.0), ("delta_m", 0.8), ("delta_m", 1.2), ("delta_s", 0.8),
-                         ("delta_s", 1.2)}
+    assert set(rows) == {
+        ("base", 1.0),
+        ("delta_m", 0.8),
+        ("delta_m", 1.2),
+        ("delta_s", 0.8),
+        ("delta_s", 1.2),
+    }
     base = rows[("base", 1.0)]
     assert (base["f_memorized"], base["f_spurious"], base["f_generalized"]) == (0.25, 0.25, 0.5)
     m08 = rows[("delta_m", 0.8)]  # delta_m 0.4: sample 0 becomes generalized
@@ -187,7 +201,9 @@ def test_histogram_rows_count_everything():
     assert set(rows["distance"]) == {"d_train", "d_synth"}
     assert rows.groupby("distance")["count"].sum().to_dict() == {"d_train": 4, "d_synth": 4}
     # the exact copy (d = 0) lands in the floor bin log10(1e-4) = -4
-    first = rows[(rows["distance"] == "d_train") & (rows["log10_lo"] <= -4) & (rows["log10_hi"] > -4)]
+    first = rows[
+        (rows["distance"] == "d_train") & (rows["log10_lo"] <= -4) & (rows["log10_hi"] > -4)
+    ]
     assert int(first["count"].iloc[0]) == 1
 
 
@@ -209,10 +225,12 @@ def _write_run(tmp_path):
             kinds = ["memorized"] * 12 + ["spurious"] * 8 + ["generalized"] * 12
         else:
             kinds = ["generalized"] * n
-        dt = np.array([rng.uniform(0.1, 0.3) if c == "memorized" else rng.uniform(1.8, 3.0)
-                       for c in kinds])
-        ds = np.array([rng.uniform(1.8, 3.0) if c == "generalized" else rng.uniform(0.1, 0.3)
-                       for c in kinds])
+        dt = np.array(
+            [rng.uniform(0.1, 0.3) if c == "memorized" else rng.uniform(1.8, 3.0) for c in kinds]
+        )
+        ds = np.array(
+            [rng.uniform(1.8, 3.0) if c == "generalized" else rng.uniform(0.1, 0.3) for c in kinds]
+        )
         kdir = tmp_path / "digits" / f"K{k}"
         tn, sn = kdir / "nn_train.parquet", kdir / "nn_synth.parquet"
         write_parquet(nn_table(dt, k=k, experiment="digits", n_ranks=5), tn)
@@ -227,8 +245,15 @@ def test_cli_end_to_end(tmp_path):
     exp = tmp_path / "digits"
     th_path = exp / "thresholds.parquet"
     rc = main(
-        ["thresholds", "--train-nn", *[str(paths[k][0]) for k in KS],
-         "--sample-nn", *[str(paths[k][1]) for k in KS], "--out", str(th_path)]
+        [
+            "thresholds",
+            "--train-nn",
+            *[str(paths[k][0]) for k in KS],
+            "--sample-nn",
+            *[str(paths[k][1]) for k in KS],
+            "--out",
+            str(th_path),
+        ]
     )
     assert rc == 0
     th = read_parquet(th_path)
@@ -242,20 +267,57 @@ def test_cli_end_to_end(tmp_path):
     cls_paths = []
     for k in KS:
         out = exp / f"K{k}" / "classes.parquet"
-        rc = main(["classify", "--train-nn", str(paths[k][0]), "--sample-nn", str(paths[k][1]),
-                   "--thresholds", str(th_path), "--out", str(out)])
+        rc = main(
+            [
+                "classify",
+                "--train-nn",
+                str(paths[k][0]),
+                "--sample-nn",
+                str(paths[k][1]),
+                "--thresholds",
+                str(th_path),
+                "--out",
+                str(out),
+            ]
+        )
         assert rc == 0
         df = read_parquet(out)
-        for col in ("experiment", "K", "sample", "d_train", "d_synth", "class", "rank_in_class",
-                    "delta_m", "delta_s"):
+        for col in (
+            "experiment",
+            "K",
+            "sample",
+            "d_train",
+            "d_synth",
+            "class",
+            "rank_in_class",
+            "delta_m",
+            "delta_s",
+        ):
             assert col in df.columns, col
         assert (df["K"] == k).all() and len(df) == 4 * k
         assert list(df["class"]) == truth[k]
         cls_paths.append(str(out))
 
-    fr_p, se_p, hi_p = exp / "fractions.parquet", exp / "sensitivity.parquet", exp / "histograms.parquet"
-    rc = main(["fractions", "--classes", *cls_paths, "--out", str(fr_p), "--sensitivity-out",
-               str(se_p), "--histograms-out", str(hi_p), "--n-bootstrap", "200"])
+    fr_p, se_p, hi_p = (
+        exp / "fractions.parquet",
+        exp / "sensitivity.parquet",
+        exp / "histograms.parquet",
+    )
+    rc = main(
+        [
+            "fractions",
+            "--classes",
+            *cls_paths,
+            "--out",
+            str(fr_p),
+            "--sensitivity-out",
+            str(se_p),
+            "--histograms-out",
+            str(hi_p),
+            "--n-bootstrap",
+            "200",
+        ]
+    )
     assert rc == 0
     fr = read_parquet(fr_p)
     assert {"experiment", "K", "class", "fraction", "ci_low", "ci_high", "n"} <= set(fr.columns)
@@ -264,12 +326,24 @@ def test_cli_end_to_end(tmp_path):
     assert f[(8, "spurious")] == pytest.approx(8 / 32)
     assert ((fr["ci_low"] <= fr["fraction"]) & (fr["fraction"] <= fr["ci_high"])).all()
     se = read_parquet(se_p)
-    assert {"experiment", "K", "scaled", "scale", "delta_m", "delta_s", "f_memorized",
-            "f_spurious", "f_generalized"} <= set(se.columns)
+    assert {
+        "experiment",
+        "K",
+        "scaled",
+        "scale",
+        "delta_m",
+        "delta_s",
+        "f_memorized",
+        "f_spurious",
+        "f_generalized",
+    } <= set(se.columns)
     assert len(se) == 5 * len(KS)
     hi = read_parquet(hi_p)
     assert {"experiment", "K", "distance", "log10_lo", "log10_hi", "count"} <= set(hi.columns)
-    assert (hi.groupby(["K", "distance"])["count"].sum() == hi.groupby(["K", "distance"])["K"].first() * 4).all()
+    assert (
+        hi.groupby(["K", "distance"])["count"].sum()
+        == hi.groupby(["K", "distance"])["K"].first() * 4
+    ).all()
 
     # classify-figure with tiny .npy images
     rng = np.random.default_rng(1)
@@ -281,11 +355,35 @@ def test_cli_end_to_end(tmp_path):
         np.save(p, rng.uniform(-1, 1, size=(4 * k, 6, 6, 1)).astype(np.float32))
         samples.append(str(p))
     figs = tmp_path / "figures"
-    rc = main(["classify-figure", "--experiment", "digits", "--fractions", str(fr_p),
-               "--histograms", str(hi_p), "--thresholds", str(th_path), "--classes", *cls_paths,
-               "--train-nn", *[str(paths[k][0]) for k in KS],
-               "--sample-nn", *[str(paths[k][1]) for k in KS], "--samples", *samples,
-               "--pool", str(pool), "--critical-k", "8", "--dpi", "40", "--out-dir", str(figs)])
+    rc = main(
+        [
+            "classify-figure",
+            "--experiment",
+            "digits",
+            "--fractions",
+            str(fr_p),
+            "--histograms",
+            str(hi_p),
+            "--thresholds",
+            str(th_path),
+            "--classes",
+            *cls_paths,
+            "--train-nn",
+            *[str(paths[k][0]) for k in KS],
+            "--sample-nn",
+            *[str(paths[k][1]) for k in KS],
+            "--samples",
+            *samples,
+            "--pool",
+            str(pool),
+            "--critical-k",
+            "8",
+            "--dpi",
+            "40",
+            "--out-dir",
+            str(figs),
+        ]
+    )
     assert rc == 0
     for stem in ("fig3_hist_digits", "fig4a_fractions_digits", "fig1b_examples_digits"):
         for ext in ("png", "pdf"):
@@ -295,9 +393,21 @@ def test_cli_end_to_end(tmp_path):
 def test_cli_manual_thresholds_and_overrides(tmp_path):
     paths, truth = _write_run(tmp_path)
     out = tmp_path / "th.parquet"
-    rc = main(["thresholds", "--train-nn", *[str(paths[k][0]) for k in KS],
-               "--sample-nn", *[str(paths[k][1]) for k in KS],
-               "--delta-m", '[0.05, "auto", 0.5]', "--delta-s", "0.2", "--out", str(out)])
+    rc = main(
+        [
+            "thresholds",
+            "--train-nn",
+            *[str(paths[k][0]) for k in KS],
+            "--sample-nn",
+            *[str(paths[k][1]) for k in KS],
+            "--delta-m",
+            '[0.05, "auto", 0.5]',
+            "--delta-s",
+            "0.2",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     th = read_parquet(out).set_index("K")
     assert th.loc[2, "delta_m"] == 0.05 and th.loc[32, "delta_m"] == 0.5
@@ -305,8 +415,24 @@ def test_cli_manual_thresholds_and_overrides(tmp_path):
     assert (th["delta_s"] == 0.2).all()
     # classify with explicit deltas, no thresholds table
     cls = tmp_path / "c.parquet"
-    assert main(["classify", "--train-nn", str(paths[8][0]), "--sample-nn", str(paths[8][1]),
-                 "--delta-m", "0.5", "--delta-s", "0.5", "--out", str(cls)]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                "--train-nn",
+                str(paths[8][0]),
+                "--sample-nn",
+                str(paths[8][1]),
+                "--delta-m",
+                "0.5",
+                "--delta-s",
+                "0.5",
+                "--out",
+                str(cls),
+            ]
+        )
+        == 0
+    )
     assert list(read_parquet(cls)["class"]) == truth[8]
 
 
@@ -316,14 +442,50 @@ def test_cli_plain_tables_without_k_column(tmp_path):
     write_parquet(nn_table([0.1, 0.2, 2.0, 2.5, 0.15, 3.0]), tn)
     write_parquet(nn_table([0.1, 0.1, 2.0, 0.2, 0.1, 3.0]), sn)
     th = tmp_path / "th.parquet"
-    assert main(["thresholds", "--train-nn", str(tn), "--sample-nn", str(sn),
-                 "--delta-m", "1.0", "--delta-s", "1.0", "--out", str(th)]) == 0
+    assert (
+        main(
+            [
+                "thresholds",
+                "--train-nn",
+                str(tn),
+                "--sample-nn",
+                str(sn),
+                "--delta-m",
+                "1.0",
+                "--delta-s",
+                "1.0",
+                "--out",
+                str(th),
+            ]
+        )
+        == 0
+    )
     assert list(read_parquet(th)["K"]) == [0]
     cls = tmp_path / "c.parquet"
-    assert main(["classify", "--train-nn", str(tn), "--sample-nn", str(sn), "--thresholds", str(th),
-                 "--out", str(cls)]) == 0
-    assert list(read_parquet(cls)["class"]) == ["memorized", "memorized", "generalized", "spurious",
-                                                "memorized", "generalized"]
+    assert (
+        main(
+            [
+                "classify",
+                "--train-nn",
+                str(tn),
+                "--sample-nn",
+                str(sn),
+                "--thresholds",
+                str(th),
+                "--out",
+                str(cls),
+            ]
+        )
+        == 0
+    )
+    assert list(read_parquet(cls)["class"]) == [
+        "memorized",
+        "memorized",
+        "generalized",
+        "spurious",
+        "memorized",
+        "generalized",
+    ]
 
 
 # ---------------------------------------------------------------- bad inputs -> exit 2, no output
@@ -345,8 +507,20 @@ def _bad_tables(tmp_path):
 
 BAD = [
     ("classify", "good_t", "good_s", ["--delta-m", "0.5", "--delta-s", "0"], "delta_s must be > 0"),
-    ("classify", "good_t", "good_s", ["--delta-m", "0.5", "--delta-s", "-1"], "delta_s must be > 0"),
-    ("classify", "good_t", "good_s", ["--delta-m", "-0.1", "--delta-s", "1"], "delta_m must be >= 0"),
+    (
+        "classify",
+        "good_t",
+        "good_s",
+        ["--delta-m", "0.5", "--delta-s", "-1"],
+        "delta_s must be > 0",
+    ),
+    (
+        "classify",
+        "good_t",
+        "good_s",
+        ["--delta-m", "-0.1", "--delta-s", "1"],
+        "delta_m must be >= 0",
+    ),
     ("classify", "nocol", "good_s", ["--delta-m", "0.5", "--delta-s", "1"], "lacks columns"),
     ("classify", "good_t", "other_q", ["--delta-m", "0.5", "--delta-s", "1"], "different queries"),
     ("classify", "nan", "good_s", ["--delta-m", "0.5", "--delta-s", "1"], "NaN"),
@@ -366,11 +540,18 @@ BAD = [
 @pytest.mark.parametrize("cmd, a, b, extra, msg", BAD, ids=[f"{c[0]}-{c[4]}" for c in BAD])
 def test_bad_inputs_exit_2_without_output(tmp_path, capsys, cmd, a, b, extra, msg):
     good_t, good_s, nocol, other_q, nan = _bad_tables(tmp_path)
-    files = dict(good_t=good_t, good_s=good_s, nocol=nocol, other_q=other_q, nan=nan,
-                 missing=tmp_path / "missing.parquet")
+    files = dict(
+        good_t=good_t,
+        good_s=good_s,
+        nocol=nocol,
+        other_q=other_q,
+        nan=nan,
+        missing=tmp_path / "missing.parquet",
+    )
     out = tmp_path / "out" / "result.parquet"
-    rc = main([cmd, "--train-nn", str(files[a]), "--sample-nn", str(files[b]), *extra,
-               "--out", str(out)])
+    rc = main(
+        [cmd, "--train-nn", str(files[a]), "--sample-nn", str(files[b]), *extra, "--out", str(out)]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert f"memgen {cmd}: error:" in err and msg in err, err

@@ -4,6 +4,7 @@ Fig 1B (examples of each class with their nearest training images and nearest sa
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -40,6 +41,7 @@ def histograms_figure(hist: pd.DataFrame, thresholds: pd.DataFrame, experiment: 
         ax.axvline(th["delta_m"], color=OLIVE, ls="--", lw=1.2, label=f"δm = {th['delta_m']:.3g}")
         ax.axvline(th["delta_s"], color="black", ls=":", lw=1.2, label=f"δs = {th['delta_s']:.3g}")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels overlap
         ax.set_title(f"{experiment}, K = {k}")
         ax.set_xlabel("nearest-neighbour distance")
     axes[0][0].set_ylabel("samples")

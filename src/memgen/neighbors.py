@@ -23,7 +23,8 @@ import torch
 from .embeddings import LpipsEmbedder, embed_array, to_unit_block
 
 log = logging.getLogger(__name__)
-METRICS = ("l2", "lpips-alex", "lpips-vgg", "lpips-squeeze")
+from memgen.metrics import METRICS  # noqa: E402  (re-exported)
+
 BLOCK_BYTES = 256 * 2**20  # float32 bytes per streamed block of rows (query or reference)
 
 

@@ -2,65 +2,7 @@
 # threshold sensitivity and histogram bins per E, and the classification figures (Figs 1B, 3, 4A).
 
 
-def classify_cfg(E):
-    return exp_cfg(E)["classify"]
-
-
-def classify_params(wildcards):
-    cfg = classify_cfg(wildcards.E)
-    return {k: cfg[k] for k in ("generalized_order", "impl_version")}
-
-
-def classify_fraction_params(wildcards):
-    cfg = classify_cfg(wildcards.E)
-    params = {
-        k: cfg[k]
-        for k in ("n_bootstrap", "confidence", "seed", "hist_bins", "impl_version")
-    }
-    params["floor"] = exp_cfg(wildcards.E)["thresholds"]["floor"]
-    params["scales"] = " ".join(
-        str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sensitivity"]
-    )
-    return params
-
-
-def classify_per_k(name):
-    """Input function: R/E/K{k}/<name> for every K of the wildcard's experiment."""
-
-    def files(wildcards):
-        return [f"{RUN}/{wildcards.E}/K{k}/{name}" for k in ks_of(wildcards.E)]
-
-    return files
-
-
-def classify_figure_params(wildcards):
-    return {
-        "plots": plot_params(),
-        "critical_k": " ".join(
-            str(k) for k in exp_cfg(wildcards.E).get("critical_k", [])
-        ),
-        "per_class": classify_cfg(wildcards.E)["examples_per_class"],
-    }
-
-
-def analysis_targets():
-    files = []
-    for E in IMAGE_EXPS:
-        files += [
-            f"{RUN}/{E}/{name}.parquet"
-            for name in ("thresholds", "fractions", "sensitivity", "histograms")
-        ]
-        files += [f"{RUN}/{E}/K{k}/classes.parquet" for k in ks_of(E)]
-    return files
-
-
-def analysis_figures():
-    return [
-        f"{RUN}/figures/{fig}_{E}.{ext}"
-        for E in IMAGE_EXPS
-        for fig in ("fig3_hist", "fig4a_fractions", "fig1b_examples")
-        for ext in ("png", "pdf")
-    ]
+include: "classify_functions.smk"
 
 
 rule classify:
@@ -156,7 +98,7 @@ rule classify_figure:
     threads: 1
     params:
         cfg=classify_figure_params,
-        out_dir=f"{RUN}/figures",
+        out_dir=classify_figure_dir,
     shell:
         "memgen classify-figure --experiment {wildcards.E} --fractions {input.fractions}"
         " --histograms {input.histograms} --thresholds {input.thresholds}"

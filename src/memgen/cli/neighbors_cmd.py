@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from memgen.neighbors import METRICS
+from memgen.metrics import METRICS
 
 
 def register(subparsers) -> None:

@@ -1,0 +1,77 @@
+# Helper functions of train.smk (kept apart: `snakemake --lint` wants rules and Python in separate files).
+import json
+
+# Keys of the train section that may be given per K (a list aligned with ks).
+TRAIN_PER_K = ("iterations", "batch_size", "lr", "ema_decay")
+# Seconds per training step on one V100 from the paper's reported hours (SPEC §4.4); used only to size
+# SLURM runtimes. The CPU entry is the digits MLP (benchmarks/RESULTS.md).
+TRAIN_SEC_PER_STEP = {
+    "mnist": 0.153,
+    "fmnist": 0.153,
+    "cifar10_64": 0.130,
+    "cifar10_96": 0.144,
+    "cifar10_128": 0.158,
+    "church_64": 0.216,
+    "church_96": 0.252,
+    "church_128": 0.464,
+    "mlp": 0.01,
+}
+
+
+def train_experiments():
+    """Image experiments that train their own models (not `model.reuse` of another one)."""
+    return [E for E in IMAGE_EXPS if not exp_cfg(E)["model"].get("reuse")]
+
+
+def train_model_json(wildcards):
+    return json.dumps(exp_cfg(wildcards.E)["model"], sort_keys=True)
+
+
+def train_section(E, k):
+    """The train section of E with per-K values resolved and the device made explicit."""
+    cfg = dict(exp_cfg(E)["train"])
+    for key in TRAIN_PER_K:
+        if key in cfg:
+            cfg[key] = per_k(cfg[key], E, k, f"images.{E}.train.{key}")
+    cfg["device"] = stage_device(E, "train")
+    return cfg
+
+
+def train_train_json(wildcards):
+    return json.dumps(train_section(wildcards.E, wildcards.k), sort_keys=True)
+
+
+def train_sec_per_step(E):
+    model = exp_cfg(E)["model"]
+    return TRAIN_SEC_PER_STEP.get(model.get("preset") or model.get("kind"), 0.5)
+
+
+def train_runtime(wildcards, attempt):
+    """Minutes for one attempt: iterations x time per step, 1.5x margin, capped at 48 h."""
+    iters = train_section(wildcards.E, wildcards.k)["iterations"]
+    minutes = iters * train_sec_per_step(wildcards.E) / 60 * 1.5 + 10
+    return int(min(2880, minutes * attempt))
+
+
+def train_mem_mb(wildcards, attempt):
+    return (2000 if exp_cfg(wildcards.E)["model"]["kind"] == "mlp" else 32000) * attempt
+
+
+def train_gpus(wildcards):
+    return gpus_for(wildcards.E, "train")
+
+
+def train_targets():
+    return expand_per_k(
+        train_experiments(),
+        [
+            "model/config.json",
+            "model/diffusion_pytorch_model.safetensors",
+            "train_log.parquet",
+        ],
+    )
+
+
+def expand_per_k(exps, names):
+    """R/E/K{k}/<name> for every experiment in exps, K in its ks and name in names."""
+    return [f"{RUN}/{E}/K{k}/{name}" for E in exps for k in ks_of(E) for name in names]
