@@ -59,6 +59,9 @@ def test_in_process_resume_is_bitwise(tmp_path):
     np.testing.assert_array_equal(log["loss"], ref_log["loss"])
 
 
+ITERS = 1500  # long enough to be killed mid-way, short enough for the default suite
+
+
 def _train_cmd(tmp_path, split, out):
     return [
         sys.executable,
@@ -78,7 +81,7 @@ def _train_cmd(tmp_path, split, out):
         "--fourier-features",
         "8",
         "--iterations",
-        "3000",
+        str(ITERS),
         "--lr",
         "1e-3",
         "--batch-size",
@@ -88,7 +91,7 @@ def _train_cmd(tmp_path, split, out):
         "--t-sampling",
         "log_uniform",
         "--checkpoint-every",
-        "100",
+        "50",
         "--log-every",
         "100",
         "--no-progress",
@@ -140,7 +143,7 @@ def test_sigkill_then_rerun_resumes_bitwise(tmp_path):
     proc.wait()
     assert not (run_dir / "model.pt").exists()
     step = torch.load(ckpt, weights_only=False)["step"]
-    assert 0 < step < 3000
+    assert 0 < step < ITERS
     res = subprocess.run(
         _train_cmd(tmp_path, split, run_dir), env=env, check=True, stderr=subprocess.PIPE, text=True
     )

@@ -1,54 +1,13 @@
 # Relative energy stage (SPEC §8, owner D2): line integrals along the spherical path, Figs 6 and 25.
 
 
-def energy_experiments():
-    return [E for E in IMAGE_EXPS if exp_cfg(E).get("energy", {}).get("enabled", True)]
-
-
-def energy_json(wildcards):
-    """The energy section with the device made explicit (so a config change reruns this rule)."""
-    cfg = dict(exp_cfg(wildcards.E).get("energy", {}))
-    cfg["device"] = stage_device(wildcards.E, "energy")
-    return json.dumps(cfg, sort_keys=True)
-
-
-def energy_analysis_json(wildcards):
-    return json.dumps(exp_cfg(wildcards.E).get("analysis", {}), sort_keys=True)
-
-
-def energy_gpus(wildcards):
-    return gpus_for(wildcards.E, "energy")
-
-
-def energy_abs_flag(wildcards):
-    return (
-        "--abs" if exp_cfg(wildcards.E).get("energy", {}).get("plot_abs", False) else ""
-    )
-
-
-def energy_per_k(wildcards):
-    return [f"{RUN}/{wildcards.E}/K{k}/energy.parquet" for k in ks_of(wildcards.E)]
-
-
-def energy_targets():
-    return [
-        f"{RUN}/{E}/K{k}/energy.parquet" for E in energy_experiments() for k in ks_of(E)
-    ]
-
-
-def energy_figures():
-    return [
-        f"{RUN}/figures/{fig}_{E}.{ext}"
-        for E in energy_experiments()
-        for fig in ("fig6_energy", "fig25_energy_path")
-        for ext in ("png", "pdf")
-    ]
+include: "energy_functions.smk"
 
 
 rule energy:
     input:
-        model=f"{RUN}/{{E}}/K{{k}}/model/config.json",
-        weights=f"{RUN}/{{E}}/K{{k}}/model/diffusion_pytorch_model.safetensors",
+        model=sample_model_config,  # model.reuse: another experiment's models
+        weights=sample_model_weights,
         classes=f"{RUN}/{{E}}/K{{k}}/classes.parquet",
         pool=f"{RUN}/{{E}}/train_pool.npy",
         samples=f"{RUN}/{{E}}/K{{k}}/samples.npy",
@@ -68,7 +27,7 @@ rule energy:
     params:
         cfg=energy_json,
         analysis=energy_analysis_json,
-        model_dir=f"{RUN}/{{E}}/K{{k}}/model",
+        model_dir=sample_model_dir,
     shell:
         "memgen energy --model-dir {params.model_dir} --classes {input.classes}"
         " --pool {input.pool} --samples {input.samples} --k {wildcards.k}"
