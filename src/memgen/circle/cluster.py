@@ -81,8 +81,9 @@ def cluster_samples(samples: np.ndarray, train: np.ndarray, cfg: ClusterConfig):
 
     Cluster labels:
     - memorized: centre within copy_radius of a training point AND the members' median distance
-      to their nearest training point is below copy_fraction × the training set's median NN
-      spacing (members are copies, not fresh points near a dense training set — P5);
+      to their nearest training point is below copy_radius, or, when the training set is so dense
+      that copy_radius exceeds half its median NN spacing, below copy_fraction × that spacing
+      (members are copies, not fresh points near a dense training set — P5);
     - spurious: not memorized and the centre is farther than copy_radius from every training
       point (a novel state the sampler returns repeatedly);
     - generalized: otherwise (on the data manifold, not copies).
@@ -108,12 +109,16 @@ def cluster_samples(samples: np.ndarray, train: np.ndarray, cfg: ClusterConfig):
     d_train, nn_idx = nearest(samples, train)
     d_centre, c_idx = nearest(centres, train)
     spacing = nn_spacing(train)
+    # Members are copies when they sit within copy_radius of their training point -- unless the
+    # training set is so dense that copy_radius spans several points (P5, K = 1000: spacing 0.006);
+    # then only a fraction of the spacing distinguishes a copy from a fresh point on the circle.
+    copy_limit = cfg.copy_radius if cfg.copy_radius <= 0.5 * spacing else cfg.copy_fraction * spacing
     rows = []
     for c in range(n_cl):
         m = labels == c
         spread = float(np.sqrt(((samples[m] - centres[c]) ** 2).sum(1).mean()))
         med = float(np.median(d_train[m]))
-        if d_centre[c] <= cfg.copy_radius and med <= cfg.copy_fraction * spacing:
+        if d_centre[c] <= cfg.copy_radius and med <= copy_limit:
             label = "memorized"
         elif d_centre[c] > cfg.copy_radius:
             label = "spurious"

@@ -186,7 +186,7 @@ def make_figure(inp: FigureInputs):
         _frame(ax)
         _samples_panel(ax, samples, clusters, pts, inp.max_points, inp.seed)
         within = 100 * np.mean(samples["d_train"] < 0.05)
-        ax.set_title(f"K = {k}: network samples ({within:.0f}% within 0.05)", fontsize=8.5)
+        ax.set_title(f"K = {k}: network ({within:.0f}% copies, d < 0.05)", fontsize=8)
         ax = axes[1, col]
         cs, axis, edf = _energy_panel(ax, energies[k], vmax)
         _frame(ax)
@@ -210,7 +210,7 @@ def make_figure(inp: FigureInputs):
             inp.seed,
         )
         within = 100 * np.mean(samples["d_train"] < 0.05)
-        ax.set_title(f"Exact score, K = {k}: samples ({within:.0f}% within 0.05)", fontsize=8.5)
+        ax.set_title(f"exact score, K = {k} ({within:.0f}% copies)", fontsize=8)
     ax = axes[2, len(inp.exact_ks)]
     cs, _, _ = _energy_panel(ax, exact, vmax)
     _frame(ax)
