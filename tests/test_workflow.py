@@ -93,6 +93,8 @@ def test_figure_option_change_reruns_only_figures(tiny_copy):
     jobs = planned_jobs(tiny_copy, configfiles=(DEMO, TINY, overlay))
     assert jobs, "a figure option must reschedule figure rules"
     assert all("figure" in r for r in jobs), jobs
+    assert {"circle_figure", "classify_figure", "basins_figure", "curvature_figure",
+            "energy_figure"} <= set(jobs), jobs
 
 
 def test_until_a_stage_plans_only_that_stage_and_upstream(tmp_path):

@@ -113,8 +113,12 @@ def torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def save_figure(fig, stem: str | os.PathLike, dpi: int = 150) -> list[Path]:
-    """Save a matplotlib figure as ``<stem>.png`` and ``<stem>.pdf`` atomically."""
+def save_figure(fig, stem: str | os.PathLike, dpi: int | None = None) -> list[Path]:
+    """Save a matplotlib figure as ``<stem>.png`` and ``<stem>.pdf`` atomically.
+
+    ``dpi`` defaults to $MEMGEN_FIGURE_DPI (set by the figure rules from config ``plots.dpi``), else 150.
+    """
+    dpi = dpi or int(os.environ.get("MEMGEN_FIGURE_DPI", "150"))
     stem = Path(stem)
     out = []
     for ext in (".png", ".pdf"):

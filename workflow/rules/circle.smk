@@ -222,11 +222,13 @@ rule circle_figure:
         runtime=10,
     params:
         ks=circle_ks_arg(),
+        plots=plot_params(),
         exact_ks=circle_exact_ks_arg(),
         max_points=circle_cfg("figure")["max_points"],
         impl_version=circle_cfg()["impl_version"],
     shell:
-        "memgen circle-figure --split {input.split} --ks {params.ks}"
+        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]}"
+        " memgen circle-figure --split {input.split} --ks {params.ks}"
         " --samples-net {input.samples_net} --clusters-net {input.clusters_net}"
         " --energy {input.energy} --exact-ks {params.exact_ks}"
         " --samples-exact {input.samples_exact} --clusters-exact {input.clusters_exact}"

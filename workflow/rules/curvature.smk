@@ -55,7 +55,9 @@ rule curvature_figure:
     threads: 1
     params:
         drop_top=curvature_drop_top,
+        plots=plot_params(),
         stem=f"{RUN}/figures/fig5a_curvature_{{E}}",
     shell:
-        "memgen curvature-figure --inputs {input} --experiment {wildcards.E}"
+        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]}"
+        " memgen curvature-figure --inputs {input} --experiment {wildcards.E}"
         " --drop-top {params.drop_top} --out {params.stem} > {log} 2>&1"

@@ -61,8 +61,10 @@ rule energy_figure:
     threads: 1
     params:
         abs_flag=energy_abs_flag,
+        plots=plot_params(),
         stem=f"{RUN}/figures/fig6_energy_{{E}}",
         path_stem=f"{RUN}/figures/fig25_energy_path_{{E}}",
     shell:
-        "memgen energy-figure --inputs {input} --experiment {wildcards.E} {params.abs_flag}"
+        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]}"
+        " memgen energy-figure --inputs {input} --experiment {wildcards.E} {params.abs_flag}"
         " --out {params.stem} --out-path {params.path_stem} > {log} 2>&1"

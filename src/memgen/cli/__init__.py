@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _set_threads()
+    style = os.environ.get("MEMGEN_FIGURE_STYLE", "default")
+    if style != "default":  # figure rules pass config plots.style; only they import matplotlib here
+        import matplotlib.pyplot as plt
+
+        plt.style.use(style)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
