@@ -3,6 +3,7 @@ and mean critical time vs K (Figs 18-19). Error bars: standard error over points
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -81,7 +82,7 @@ def basins_figures(inputs, experiment: str, out_volume, out_time, k_log: bool = 
         fig.text(
             0.01,
             -0.02,
-            f"skipped classes (too few samples, see basins.parquet `reason`): {note}",
+            textwrap.fill(f"skipped classes (too few samples, see basins.parquet `reason`): {note}", 140),
             fontsize=7,
             ha="left",
             va="top",
