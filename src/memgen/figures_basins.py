@@ -14,13 +14,7 @@ import pandas as pd  # noqa: E402
 
 from memgen.basins import summarize  # noqa: E402
 from memgen.io import read_parquet, save_figure  # noqa: E402
-
-COLORS = {
-    "memorized": "tab:red",
-    "spurious": "tab:green",
-    "generalized": "tab:blue",
-    "training": "black",
-}
+from memgen.palette import CLASS_COLORS as COLORS  # noqa: E402
 
 
 def _stem(path: str | Path) -> Path:

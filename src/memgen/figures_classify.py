@@ -11,7 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-COLORS = {"memorized": "tab:red", "spurious": "tab:green", "generalized": "tab:blue"}
+from memgen.classify import CLASSES  # noqa: E402
+from memgen.palette import CLASS_COLORS  # noqa: E402
+
+COLORS = {cls: CLASS_COLORS[cls] for cls in CLASSES}  # the three sample classes, in order
 OLIVE, GREY = "olive", "grey"
 
 

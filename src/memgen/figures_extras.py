@@ -14,13 +14,8 @@ import pandas as pd  # noqa: E402
 
 from memgen.energy import energy_gaps  # noqa: E402
 from memgen.io import read_parquet, save_figure  # noqa: E402
+from memgen.palette import CLASS_COLORS as COLORS  # noqa: E402
 
-COLORS = {
-    "memorized": "tab:red",
-    "spurious": "tab:green",
-    "generalized": "tab:blue",
-    "training": "black",
-}
 SAMPLE_CLASSES = ("memorized", "spurious", "generalized")
 
 
