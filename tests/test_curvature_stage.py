@@ -59,10 +59,11 @@ def test_energy_table_and_figures(tmp_path):
     assert len(ok) == 2 * (3 + 5 + 5) and all(len(c) == 8 for c in ok["curve"])
     assert len(read_parquet(tmp_path / "energy4.parquet")) == len(df)
     out = energy_figure([tmp_path / "energy2.parquet", tmp_path / "energy4.parquet"], "e", tmp_path / "fig6",
-                        out_path=tmp_path / "fig25")
+                        out_path=tmp_path / "fig25", out_refs=tmp_path / "figE")
+    assert (tmp_path / "figE.png").exists() and (tmp_path / "figE.pdf").exists()  # Figs 27-30: one panel per ref
     out += curvature_figure([tmp_path / "curv2.parquet", tmp_path / "curv4.parquet"], "e", tmp_path / "fig5a",
                             drop_top=2)
-    assert all(p.stat().st_size > 1000 for p in out) and len(out) == 6
+    assert all(p.stat().st_size > 1000 for p in out) and len(out) == 8
 
 
 def _parser():
@@ -99,3 +100,25 @@ def test_unknown_config_key_rejected():
         curvature_config({"bogus": 1})
     with pytest.raises(ValueError, match="method"):
         curvature_config({"method": "svd"})
+
+
+def test_energy_reference_panels(tmp_path, monkeypatch):
+    """Fig 6/26 plots the first reference only; Figs 27-30 get one panel per reference with that reference's gaps."""
+    import memgen.figures_extras as fx
+
+    rows = []
+    for ref in (3, 11):
+        for k in (2, 4):
+            for cls, u in (("training", 0.0), ("memorized", 1.0 + ref), ("generalized", 5.0 * ref)):
+                rows += [{"experiment": "e", "K": k, "ref": ref, "class": cls, "U": u + d, "t": 0, "skipped": False,
+                          "reason": "", "curve": np.zeros(3)} for d in (-0.1, 0.1)]
+    write_parquet(pd.DataFrame(rows), tmp_path / "energy.parquet", provenance={})
+    figs = []
+    monkeypatch.setattr(fx, "save_figure", lambda fig, stem: figs.append(fig) or [stem.with_suffix(".png")])
+    fx.energy_figure([tmp_path / "energy.parquet"], "e", tmp_path / "fig6", out_refs=tmp_path / "figE")
+    main, per_ref = figs
+    gen_line = [ln for ln in main.axes[0].get_lines() if ln.get_label() == "generalized"][0]
+    assert np.allclose(gen_line.get_ydata(), 15.0) and "index 3" in main.axes[0].get_title()
+    assert [ax.get_title() for ax in per_ref.axes] == ["reference pool index 3", "reference pool index 11"]
+    gen_11 = [ln for ln in per_ref.axes[1].get_lines() if ln.get_label() == "generalized"][0]
+    assert np.allclose(gen_11.get_ydata(), 55.0)

@@ -92,7 +92,7 @@ ENERGY_DEFAULTS = {
     "enabled": True,
     "n_alpha": 20,
     "t": 0,
-    "n_refs": 1,
+    "n_refs": 5,
     "ref_seed": 0,
     "legacy_sigma": False,
     "plot_abs": False,

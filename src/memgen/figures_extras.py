@@ -87,23 +87,16 @@ def curvature_figure(paths, experiment: str, out, drop_top: int = 5) -> list[Pat
     return out_paths
 
 
-def energy_figure(
-    paths, experiment: str, out, out_path=None, plot_abs: bool = False, k_log: bool = True
-) -> list[Path]:
-    df = _read_all(paths)
-    gaps = energy_gaps(df)
-    # average over reference images; band = mean over refs of the std of U within the class
-    g = gaps.groupby(["K", "class"]).agg(gap=("gap", "mean"), sd=("std", "mean")).reset_index()
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+def _gap_panel(ax, g: pd.DataFrame, plot_abs: bool, k_log: bool) -> None:
+    """Gap vs K per sample class with a +-std band (one reference image's rows of `energy_gaps`)."""
     for cls in SAMPLE_CLASSES:
         s = g[g["class"] == cls].sort_values("K")
         if s.empty:
             continue
         y = s["gap"].abs() if plot_abs else s["gap"]
+        sd = s["std"].fillna(0)
         ax.plot(s["K"], y, color=COLORS[cls], marker="o", ms=4, label=cls)
-        ax.fill_between(
-            s["K"], y - s["sd"].fillna(0), y + s["sd"].fillna(0), color=COLORS[cls], alpha=0.2
-        )
+        ax.fill_between(s["K"], y - sd, y + sd, color=COLORS[cls], alpha=0.2)
     ax.axhline(0, color="k", lw=0.8)
     if k_log:
         ax.set_xscale("log")
@@ -111,16 +104,29 @@ def energy_figure(
     ax.set_xticks(ks, [str(k) for k in ks], fontsize=7)  # label the K grid itself, not decades
     ax.minorticks_off()
     ax.set_xlabel("K (training-set size)")
-    ax.set_ylabel(
-        ("|gap|" if plot_abs else "gap")
-        + r" = $\langle U\rangle_c - \langle U\rangle_{train}$ (discrete $\beta_t$)"
-    )
-    ok = df[~df["skipped"]]
-    nref = ok["ref"].nunique() if not ok.empty else 0
-    ax.set_title(
-        f"{experiment}: relative energy gap (t={ok['t'].iloc[0] if nref else '?'}, {nref} ref)"
-    )
     ax.grid(alpha=0.3)
+
+
+def _gap_label(plot_abs: bool) -> str:
+    return ("|gap|" if plot_abs else "gap") + r" = $\langle U\rangle_c - \langle U\rangle_{train}$ (discrete $\beta_t$)"
+
+
+def energy_figure(
+    paths, experiment: str, out, out_path=None, out_refs=None, plot_abs: bool = False, k_log: bool = True
+) -> list[Path]:
+    """Fig 6/26 (gap vs K for the first reference image), Fig 25 (Delta u(alpha) curves) and, with `out_refs`,
+    Figs 27-30 (one gap panel per reference image, SPEC §8.3: the paper repeats Fig 26 with other references)."""
+    df = _read_all(paths)
+    gaps = energy_gaps(df)
+    ok = df[~df["skipped"]]
+    refs = sorted(int(r) for r in ok["ref"].unique())
+    t = ok["t"].iloc[0] if refs else "?"
+    first = gaps[gaps["ref"] == refs[0]] if refs else gaps.iloc[:0]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    _gap_panel(ax, first, plot_abs, k_log)
+    ax.set_ylabel(_gap_label(plot_abs))
+    ref_txt = f"reference pool index {refs[0]}" if refs else "no reference"
+    ax.set_title(f"{experiment}: relative energy gap (t={t}, {ref_txt})", fontsize=9)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -128,6 +134,24 @@ def energy_figure(
     plt.close(fig)
     if out_path is not None:
         written += _path_figure(ok, experiment, out_path)
+    if out_refs is not None:
+        written += _refs_figure(gaps, refs, experiment, t, out_refs, plot_abs, k_log)
+    return written
+
+
+def _refs_figure(gaps, refs, experiment, t, out, plot_abs: bool, k_log: bool) -> list[Path]:
+    n = max(1, len(refs))
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.6), sharey=True, squeeze=False)
+    for ax, ref in zip(axes[0], refs):
+        _gap_panel(ax, gaps[gaps["ref"] == ref], plot_abs, k_log)
+        ax.set_title(f"reference pool index {ref}", fontsize=9)
+    axes[0][0].set_ylabel(_gap_label(plot_abs))
+    if axes[0][0].get_legend_handles_labels()[0]:
+        axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{experiment}: relative energy gap with {len(refs)} reference images (t={t})")
+    fig.tight_layout()
+    written = save_figure(fig, _stem(out))
+    plt.close(fig)
     return written
 
 

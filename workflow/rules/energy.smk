@@ -51,6 +51,12 @@ rule energy_figure:
             category="Energy",
             labels={"experiment": "{E}", "figure": "Fig 25 energy path"},
         ),
+        report(
+            multiext(f"{RUN}/figures/figE_energy_refs_{{E}}", ".png", ".pdf"),
+            caption="../report/figE_energy_refs.rst",
+            category="Energy",
+            labels={"experiment": "{E}", "figure": "Figs 27-30 energy gap per reference"},
+        ),
     log:
         f"{RUN}/logs/energy_figure/{{E}}.log",
     benchmark:
@@ -64,7 +70,9 @@ rule energy_figure:
         plots=plot_params(),
         stem=f"{RUN}/figures/fig6_energy_{{E}}",
         path_stem=f"{RUN}/figures/fig25_energy_path_{{E}}",
+        refs_stem=f"{RUN}/figures/figE_energy_refs_{{E}}",
     shell:
         "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]}"
         " memgen energy-figure --inputs {input} --experiment {wildcards.E} {params.abs_flag}"
-        " --out {params.stem} --out-path {params.path_stem} > {log} 2>&1"
+        " --out {params.stem} --out-path {params.path_stem} --out-refs {params.refs_stem}"
+        " > {log} 2>&1"

@@ -38,6 +38,6 @@ def energy_figures():
     return [
         f"{RUN}/figures/{fig}_{E}.{ext}"
         for E in energy_experiments()
-        for fig in ("fig6_energy", "fig25_energy_path")
+        for fig in ("fig6_energy", "fig25_energy_path", "figE_energy_refs")
         for ext in ("png", "pdf")
     ]

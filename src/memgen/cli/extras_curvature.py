@@ -90,8 +90,8 @@ def _curvature_figure(args: argparse.Namespace) -> int:
 def _energy_figure(args: argparse.Namespace) -> int:
     from memgen.figures_extras import energy_figure
 
-    energy_figure(args.inputs, args.experiment, args.out, out_path=args.out_path, plot_abs=args.abs,
-                  k_log=not args.linear_k)
+    energy_figure(args.inputs, args.experiment, args.out, out_path=args.out_path, out_refs=args.out_refs,
+                  plot_abs=args.abs, k_log=not args.linear_k)
     return 0
 
 
@@ -147,6 +147,8 @@ def register_curvature_energy(subparsers) -> None:
     ef.add_argument("--experiment", required=True, help="experiment name (figure title)")
     ef.add_argument("--out", required=True, help="output stem or .png path of the gap figure (Fig 6)")
     ef.add_argument("--out-path", default=None, help="output stem or .png path of the Delta u(alpha) figure (Fig 25)")
+    ef.add_argument("--out-refs", default=None,
+                    help="output stem or .png path of the per-reference gap panels (Figs 27-30)")
     ef.add_argument("--abs", action="store_true", help="plot |gap| instead of the signed gap")
     ef.add_argument("--linear-k", action="store_true", help="linear K axis (default: log scale)")
     ef.set_defaults(func=_energy_figure)
