@@ -55,7 +55,10 @@ rule energy_figure:
             multiext(f"{RUN}/figures/figE_energy_refs_{{E}}", ".png", ".pdf"),
             caption="../report/figE_energy_refs.rst",
             category="Energy",
-            labels={"experiment": "{E}", "figure": "Figs 27-30 energy gap per reference"},
+            labels={
+                "experiment": "{E}",
+                "figure": "Figs 27-30 energy gap per reference",
+            },
         ),
     log:
         f"{RUN}/logs/energy_figure/{{E}}.log",
