@@ -83,6 +83,26 @@ def test_mlp_roundtrip_identical_outputs_and_gradients_flow(tmp_path):
     assert not any(p.requires_grad for p in eps.parameters())
 
 
+def test_mlp_directory_layout_and_no_diffusers_import(tmp_path):
+    """diffusers' layout (config.json + safetensors); loading an MLP never imports diffusers (~2.5 s/job)."""
+    import json
+    import subprocess
+    import sys
+
+    net = build_model({"kind": "mlp", "width": 16, "blocks": 1, "dropout": 0.1}, (3, 4, 4))
+    net.save_pretrained(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["_class_name"] == "ResidualMLP" and cfg["sample_shape"] == [3, 4, 4] and cfg["dropout"] == 0.1
+    assert (tmp_path / "m" / "diffusion_pytorch_model.safetensors").is_file()
+    code = (
+        "import sys, torch; from memgen.models import load_eps_model; "
+        f"m = load_eps_model({str(tmp_path / 'm')!r}); m(torch.zeros(1, 3, 4, 4), 3); "
+        "print(m.net.config['width'], 'diffusers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["16", "False"]
+
+
 def test_missing_or_incomplete_model_dir_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="model directory not found"):
         load_eps_model(tmp_path / "nope")

@@ -8,7 +8,6 @@ each image passes through the network once instead of once per pair. "l2" is the
 
 from __future__ import annotations
 
-import lpips as _lpips_pkg
 import numpy as np
 import torch
 
@@ -35,11 +34,13 @@ class LpipsEmbedder:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """NCHW float in [-1, 1] -> (N, D) float32 embeddings."""
+        from lpips import normalize_tensor  # slow import (torchvision); L2-only jobs never need it
+
         x = prepare(x.to(self.device, torch.float32))
         feats = self.model.net.forward(self.model.scaling_layer(x))
         parts = []
         for f, keep, scale in zip(feats, self.keep, self.scale):
-            f = _lpips_pkg.normalize_tensor(f)[:, keep]  # eps 1e-10, as the package
+            f = normalize_tensor(f)[:, keep]  # eps 1e-10, as the package
             hw = f.shape[-2] * f.shape[-1]
             parts.append((f * (scale / hw**0.5)[None, :, None, None]).flatten(1))
         return torch.cat(parts, 1)
