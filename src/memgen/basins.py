@@ -11,7 +11,6 @@ noise from its own generator, so its result does not depend on its batch mates.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 from collections.abc import Callable
@@ -24,6 +23,7 @@ import torch
 
 from memgen.samplers import ddim_from
 from memgen.schedules import DDPMSchedule
+from memgen.sections import check_keys, dataclass_fields
 
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -49,10 +49,7 @@ class BasinConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> BasinConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(cfg) - names)
-        if unknown:
-            raise ValueError(f"unknown basins config keys {unknown}; known: {sorted(names)}")
+        check_keys("basins", cfg, dataclass_fields(cls))
         out = cls(**cfg)
         if out.metric not in ("lpips-vgg", "l2"):
             raise ValueError(f"basins.metric must be 'lpips-vgg' or 'l2', got {out.metric!r}")

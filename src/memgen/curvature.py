@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from memgen.schedules import DDPMSchedule
+from memgen.sections import check_keys
 
 
 def sigma_t(schedule: DDPMSchedule, t: int) -> float:
@@ -146,11 +147,7 @@ CURVATURE_DEFAULTS = {
 
 
 def curvature_config(cfg: dict) -> dict:
-    unknown = sorted(set(cfg) - set(CURVATURE_DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"unknown curvature config keys {unknown}; known: {sorted(CURVATURE_DEFAULTS)}"
-        )
+    check_keys("curvature", cfg, CURVATURE_DEFAULTS)
     out = {**CURVATURE_DEFAULTS, **cfg}
     if out["method"] not in ("score_matrix", "jacobian", "lanczos"):
         raise ValueError(

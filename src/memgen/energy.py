@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from memgen.schedules import DDPMSchedule
+from memgen.sections import check_keys
 
 
 def sigma_for(schedule: DDPMSchedule, t: int, legacy_sigma: bool = False) -> float:
@@ -104,9 +105,7 @@ ENERGY_DEFAULTS = {
 
 
 def energy_config(cfg: dict) -> dict:
-    unknown = sorted(set(cfg) - set(ENERGY_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown energy config keys {unknown}; known: {sorted(ENERGY_DEFAULTS)}")
+    check_keys("energy", cfg, ENERGY_DEFAULTS)
     return {**ENERGY_DEFAULTS, **cfg}
 
 

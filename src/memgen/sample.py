@@ -24,6 +24,7 @@ from memgen.io import atomic_path, config_hash, write_parquet
 from memgen.models import WEIGHT_FILES, check_model_dir, load_eps_model
 from memgen.samplers import ddim_from, ddpm_ancestral
 from memgen.schedules import DDPMSchedule
+from memgen.sections import check_keys, dataclass_fields
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,7 @@ class SampleConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> SampleConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(cfg) - names)
-        if unknown:
-            raise ValueError(f"unknown sample config keys {unknown}; known: {sorted(names)}")
+        check_keys("sample", cfg, dataclass_fields(cls))
         out = cls(**cfg)
         if out.sampler not in ("ddpm", "ddim"):
             raise ValueError(f"sample.sampler must be 'ddpm' or 'ddim', got {out.sampler!r}")

@@ -11,12 +11,13 @@ its size is below X % of |S|", X = 1 by SPEC §11) and carries a reason string i
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from memgen.sections import check_keys, dataclass_fields
 
 SAMPLE_CLASSES = ("memorized", "spurious", "generalized")
 ALL_CLASSES = ("training",) + SAMPLE_CLASSES
@@ -40,10 +41,7 @@ class AnalysisConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> AnalysisConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(cfg) - names)
-        if unknown:
-            raise ValueError(f"unknown analysis config keys {unknown}; known: {sorted(names)}")
+        check_keys("analysis", cfg, dataclass_fields(cls))
         cfg = dict(cfg)
         ranking = {k: dict(v) for k, v in DEFAULT_RANKING.items()}
         for name, rule in (cfg.pop("ranking", None) or {}).items():

@@ -30,6 +30,7 @@ from torch import nn
 from memgen.io import config_hash, torch_save, write_parquet
 from memgen.models import build_model, check_model_dir
 from memgen.schedules import DDPMSchedule
+from memgen.sections import check_keys, dataclass_fields
 
 log = logging.getLogger(__name__)
 DONE_FILE = "memgen_train.json"  # written into the model dir: marks it complete + its config hash
@@ -61,10 +62,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(cfg) - names)
-        if unknown:
-            raise ValueError(f"unknown train config keys {unknown}; known: {sorted(names)}")
+        check_keys("train", cfg, dataclass_fields(cls))
         return cls(**cfg)
 
     def numeric_dict(self) -> dict[str, Any]:

@@ -109,7 +109,7 @@ class ResidualMLP(nn.Module):
             torch.save(state, out / BIN_WEIGHTS)
 
     @classmethod
-    def from_pretrained(cls, model_dir, **_ignored) -> "ResidualMLP":
+    def from_pretrained(cls, model_dir, **_ignored) -> ResidualMLP:
         """Rebuild from ``model_dir`` (also reads directories written by the diffusers-based version)."""
         model_dir = Path(model_dir)
         cfg = json.loads((model_dir / CONFIG_NAME).read_text())
