@@ -117,6 +117,20 @@ def append_results(md: Path, lines: list[str]) -> None:
     md.write_text(text)
 
 
+def describe(repo: Path) -> str:
+    """`<commit>` of a checkout (`+changes` if its workflow files differ from it), for RESULTS.md."""
+    git = ["git", "-C", str(repo)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode:
+        return f"`{repo.name}`"
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "Snakefile", "workflow", "config.yaml"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"`{head.stdout.strip()}{'+changes' if dirty else ''}`"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -169,7 +183,8 @@ def main(argv=None) -> int:
         }
         repos = {"": REPO} if args.baseline is None else {"": REPO, "baseline": args.baseline}
         medians: dict[str, dict[str, float]] = {label: {} for label in repos}
-        print(f"load average before: {os.getloadavg()[0]:.2f}")
+        load = [os.getloadavg()[0]]
+        print(f"load average before: {load[0]:.2f}")
         for name, (wd, extra) in variants.items():
             times: dict[str, list[float]] = {label: [] for label in repos}
             for _ in range(args.repeat):
@@ -186,7 +201,8 @@ def main(argv=None) -> int:
                 tag = f"{name} [{label}]" if label else name
                 print(f"{tag:51s} median {medians[label][name]:6.2f} s  (runs: "
                       + ", ".join(f"{t:.2f}" for t in ts) + ")")  # fmt: skip
-        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        load.append(os.getloadavg()[0])
+        print(f"load average after: {load[1]:.2f}")
         medians_base = medians.get("baseline")
         medians = medians[""]
 
@@ -198,7 +214,9 @@ def main(argv=None) -> int:
     if args.results_md:
         if medians_base:
             table = [
-                "| dry run | baseline median (s) | this checkout median (s) |",
+                f"Interleaved run by run with the baseline {describe(args.baseline)}.",
+                "",
+                f"| dry run | baseline median (s) | {describe(REPO)} median (s) |",
                 "|---|---|---|",
             ]
             table += [f"| {n} | {medians_base[n]:.2f} | {t:.2f} |" for n, t in medians.items()]
@@ -210,7 +228,8 @@ def main(argv=None) -> int:
             [
                 f"`python benchmarks/bench_dag.py` ({time.strftime('%Y-%m-%d')}, 2-core VM, median of "
                 f"{args.repeat} fresh `snakemake` processes; paper config.yaml: {n_jobs} jobs, "
-                f"{n_train} image training jobs; placeholders in a temp dir).",
+                f"{n_train} image training jobs; placeholders in a temp dir; 1-min load average "
+                f"{load[0]:.2f} before, {load[1]:.2f} after).",
                 "",
                 *table,
                 "",
