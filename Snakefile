@@ -30,6 +30,10 @@ include: "workflow/rules/energy.smk"
 include: "workflow/rules/figures.smk"
 
 
+# After every include: makes Snakemake's per-call signature inspection of the helpers a lookup.
+freeze_signatures()
+
+
 rule all:
     default_target: True
     input:

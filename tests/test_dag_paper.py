@@ -81,6 +81,55 @@ def test_one_training_job_per_experiment_and_k(paper_dry_run):
     print(f"paper DAG: {sum(stats.values())} jobs, {pairs} image models; per rule: {stats}")
 
 
+def expected_job_counts(cfg: dict) -> dict[str, int]:
+    """Jobs per rule of the paper DAG, from the config alone (schema defaults: stages enabled,
+    circle.exact.ks = [2, 9]): one per (experiment, K) for the per-K stages, one per experiment for
+    the aggregating ones, plus the circle experiment and the `all` job."""
+    images = cfg["images"]
+    exps = [e for e in cfg["experiments"] if e != "circle"]
+    n_k = {e: len(images[e]["ks"]) for e in exps}
+
+    def enabled(e: str, section: str) -> bool:
+        return (images[e].get(section) or {}).get("enabled", True)
+
+    counts = {"all": 1}
+    for rule in ("split", "split_check", "thresholds", "fractions", "classify_figure"):
+        counts[rule] = len(exps)
+    for rule in ("sample", "neighbors_train", "neighbors_synth", "classify"):
+        counts[rule] = sum(n_k.values())
+    counts["train"] = sum(
+        n for e, n in n_k.items() if not (images[e].get("model") or {}).get("reuse")
+    )
+    for stage in ("basins", "curvature", "energy"):
+        counts[stage] = sum(n for e, n in n_k.items() if enabled(e, stage))
+        counts[f"{stage}_figure"] = sum(1 for e in exps if enabled(e, stage))
+    if "circle" in cfg["experiments"]:
+        ks = len(cfg["circle"]["ks"])
+        exact = len((cfg["circle"].get("exact") or {}).get("ks", [2, 9]))
+        counts.update(circle_data=1, circle_energy_exact=1, circle_figure=1)
+        counts.update(circle_train=ks, circle_sample_net=ks, circle_energy=ks)
+        counts.update(circle_sample_exact=exact, circle_cluster=ks + exact)
+    return {rule: n for rule, n in counts.items() if n}
+
+
+def test_job_count_of_every_rule(paper_dry_run):
+    # one job per (experiment, K) or per experiment, nothing more (e.g. a loose wildcard constraint)
+    assert job_stats(paper_dry_run) == expected_job_counts(paper_config())
+
+
+def test_every_output_is_requested(paper_dry_run):
+    # Snakemake checks a non-target job only for the outputs some job asks for: an output that is
+    # neither read by another job nor listed by the default target (all_targets()) would not be
+    # rebuilt when deleted. Every output must appear as some job's input.
+    def files(key: str) -> set[str]:
+        found = re.findall(rf"^\s+{key}: (.*)$", paper_dry_run, re.M)
+        return {f for line in found for f in line.split(", ")}
+
+    outputs = files("output")
+    assert outputs, paper_dry_run[-3000:]
+    assert not outputs - files("input"), sorted(outputs - files("input"))[:20]
+
+
 def test_every_stage_of_every_experiment_planned(paper_dry_run):
     cfg = paper_config()
     planned_rules = {rule for rule, _, _ in job_blocks(paper_dry_run)}
