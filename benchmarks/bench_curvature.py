@@ -59,9 +59,11 @@ def main() -> None:
     print("Jacobian of B points (best of 5, same points):  torch.func  | loop per point (ratio) | loop, points batched (ratio)")
     for b in (1, 4, 16):
         xb = x0[:b]
-        t_vmap = _time(lambda: jacobian_batch(model, xb, 10, sched), repeat=5)
-        t_point = _time(lambda: [jacobian_batch_loop(model, xb[i : i + 1], 10, sched) for i in range(b)], repeat=5)
-        t_rows = _time(lambda: jacobian_batch_loop(model, xb, 10, sched), repeat=5)
+        t_vmap = _time(lambda xb=xb: jacobian_batch(model, xb, 10, sched), repeat=5)
+        t_point = _time(
+            lambda xb=xb: [jacobian_batch_loop(model, x[None], 10, sched) for x in xb], repeat=5
+        )
+        t_rows = _time(lambda xb=xb: jacobian_batch_loop(model, xb, 10, sched), repeat=5)
         print(f"  B = {b:2d}: {t_vmap * 1e3:7.1f} ms | {t_point * 1e3:7.1f} ms ({t_point / t_vmap:5.1f}x) "
               f"| {t_rows * 1e3:7.1f} ms ({t_rows / t_vmap:4.1f}x)")
 
