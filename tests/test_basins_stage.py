@@ -46,6 +46,12 @@ def test_selection_ranks_and_skips():
     assert len(small[0].index) == 3
     gen_asc = classes[classes["class"] == "generalized"].sort_values("d_synth")["sample"].to_numpy()
     np.testing.assert_array_equal(small[3].index, gen_asc)
+    # A stage's max_points caps every class after the ranking (the top of each ranked list is kept).
+    capped = {s.name: s for s in select_points(classes, k=7, cfg=AnalysisConfig(max_per_class=5, min_class_frac=0.02),
+                                               limit=3)}
+    assert list(capped["training"].index) == [0, 1, 2]
+    np.testing.assert_array_equal(capped["memorized"].index, mem[:3])
+    assert capped["memorized"].class_size == sel["memorized"].class_size and capped["spurious"].skipped
 
 
 def test_table_has_skipped_row_and_no_crash():

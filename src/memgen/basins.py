@@ -258,7 +258,7 @@ def basins_table(
 
     schedule = schedule or DDPMSchedule()
     parts = []
-    for sel in select_points(classes, k, acfg):
+    for sel in select_points(classes, k, acfg, limit=cfg.max_points):
         if sel.skipped:
             parts.append(
                 pd.DataFrame(
@@ -271,8 +271,6 @@ def basins_table(
                 )
             )
             continue
-        if cfg.max_points is not None:
-            sel.index = sel.index[: cfg.max_points]
         imgs = torch.as_tensor(
             np.ascontiguousarray(gather_images(sel, pool, samples).transpose(0, 3, 1, 2))
         )

@@ -214,7 +214,7 @@ def curvature_table(
         "sigma_t": sigma_t(schedule, int(cfg["t"])),
     }
     frames = []
-    for pts in select_points(classes, k, acfg):
+    for pts in select_points(classes, k, acfg, limit=int(cfg["max_points"])):
         if pts.skipped:
             frames.append(
                 pd.DataFrame(
@@ -232,7 +232,6 @@ def curvature_table(
                 )
             )
             continue
-        pts.index = pts.index[: int(cfg["max_points"])]
         imgs = gather_images(pts, pool_k, samples)
         x0 = torch.as_tensor(to_nchw(imgs)).float().to(device)
         sv = point_spectra(model, x0, cfg, schedule, gen)

@@ -135,7 +135,7 @@ def energy_table(
         "legacy_sigma": bool(cfg["legacy_sigma"]),
     }
     rows = []
-    for pts in select_points(classes, k, acfg):
+    for pts in select_points(classes, k, acfg, limit=int(cfg["max_points"])):
         if pts.skipped:
             rows.append(
                 pd.DataFrame(
@@ -154,7 +154,6 @@ def energy_table(
                 )
             )
             continue
-        pts.index = pts.index[: int(cfg["max_points"])]
         x = torch.as_tensor(to_nchw(gather_images(pts, pool[:k], samples))).float().to(device)
         for ref in refs:
             xb = torch.as_tensor(to_nchw(pool[ref : ref + 1])).float().to(device)[0]

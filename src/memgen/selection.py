@@ -68,18 +68,26 @@ class ClassPoints:
         return self.reason is not None
 
 
-def select_points(classes: pd.DataFrame, k: int, cfg: AnalysisConfig) -> list[ClassPoints]:
+def select_points(
+    classes: pd.DataFrame, k: int, cfg: AnalysisConfig, limit: int | None = None
+) -> list[ClassPoints]:
     """Points per class (training first) from the classes table of one (E, K).
 
     ``classes`` needs columns sample, d_train, d_synth, class (one row per synthetic sample).
+    ``limit``: a stage's own cap (its ``max_points``), applied after the ranking on top of
+    ``n_train_points``/``max_per_class``.
     """
+
+    def cap(n: int) -> int:
+        return n if limit is None else min(n, int(limit))
+
     missing = {"sample", "d_train", "d_synth", "class"} - set(classes.columns)
     if missing:
         raise ValueError(
             f"classes table lacks columns {sorted(missing)} (needs sample, d_train, d_synth, class)"
         )
     n_total = len(classes)
-    out = [ClassPoints("training", "pool", np.arange(min(cfg.n_train_points, k)), k)]
+    out = [ClassPoints("training", "pool", np.arange(cap(min(cfg.n_train_points, k))), k)]
     min_size = cfg.min_class_frac * n_total
     for name in SAMPLE_CLASSES:
         members = classes[classes["class"] == name]
@@ -98,7 +106,7 @@ def select_points(classes: pd.DataFrame, k: int, cfg: AnalysisConfig) -> list[Cl
         ranked = members.sort_values(
             [rule["by"], "sample"], ascending=[bool(rule["ascending"]), True], kind="stable"
         )
-        idx = ranked["sample"].to_numpy(dtype=np.int64)[: cfg.max_per_class]
+        idx = ranked["sample"].to_numpy(dtype=np.int64)[: cap(cfg.max_per_class)]
         out.append(ClassPoints(name, "samples", idx, size))
     return out
 

@@ -28,6 +28,24 @@ def _load_images(path: Path, what: str, fix: str):
     return np.asarray(arr, dtype=np.float32)
 
 
+def _inputs(args):
+    """classes, pool and samples of one (E, K), checked against each other before the (slow) model load,
+    so a missing or mismatched file fails fast and names itself (basins, curvature, energy)."""
+    from memgen.io import read_parquet
+
+    if not Path(args.classes).exists():
+        raise FileNotFoundError(f"classes table not found: {args.classes} (run the classify stage first)")
+    classes = read_parquet(args.classes)
+    pool = _load_images(Path(args.pool), "training pool", "run the split stage first")
+    samples = _load_images(Path(args.samples), "samples", "run the sample stage first")
+    if args.k > pool.shape[0]:
+        raise ValueError(f"K={args.k} exceeds the pool size {pool.shape[0]} of {args.pool}")
+    if len(classes) and classes["sample"].max() >= samples.shape[0]:
+        raise ValueError(f"{args.classes} refers to sample {classes['sample'].max()} but {args.samples} has "
+                         f"{samples.shape[0]}; were they made from the same synthetic set?")
+    return classes, pool, samples
+
+
 def _device(name: str) -> str:
     import torch
 
@@ -40,22 +58,14 @@ def _basins(args: argparse.Namespace) -> int:
     import torch
 
     from memgen.basins import BasinConfig, basins_table, make_distance
-    from memgen.io import read_parquet, write_parquet
+    from memgen.io import write_parquet
     from memgen.models import load_eps_model
     from memgen.selection import AnalysisConfig
 
     acfg = AnalysisConfig.from_dict(_json_arg(args.analysis_config, "--analysis-config"))
     bcfg = BasinConfig.from_dict(_json_arg(args.basins_config, "--basins-config"))
     device = _device(args.device or bcfg.device)
-    # Inputs are checked before the (slow) model load so a missing file fails fast, naming itself.
-    classes = read_parquet(args.classes)
-    pool = _load_images(Path(args.pool), "training pool", "run the split stage first")
-    samples = _load_images(Path(args.samples), "samples", "run the sample stage first")
-    if args.k > pool.shape[0]:
-        raise ValueError(f"K={args.k} exceeds the pool size {pool.shape[0]} of {args.pool}")
-    if len(classes) and classes["sample"].max() >= samples.shape[0]:
-        raise ValueError(f"{args.classes} refers to sample {classes['sample'].max()} but {args.samples} has "
-                         f"{samples.shape[0]}; were they made from the same synthetic set?")
+    classes, pool, samples = _inputs(args)
     model = load_eps_model(args.model_dir, device)
     distance = make_distance(bcfg.metric, device)
     start = time.perf_counter()

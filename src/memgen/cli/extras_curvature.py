@@ -9,28 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
-from memgen.cli.extras_basins import _device, _load_images
+from memgen.cli.extras_basins import _device, _inputs
 from memgen.cli.images import _json_arg
 
 log = logging.getLogger(__name__)
-
-
-def _inputs(args):
-    from memgen.io import read_parquet
-
-    if not Path(args.classes).exists():
-        raise FileNotFoundError(f"classes table not found: {args.classes} (run the classify stage first)")
-    classes = read_parquet(args.classes)
-    pool = _load_images(Path(args.pool), "training pool", "run the split stage first")
-    samples = _load_images(Path(args.samples), "samples", "run the sample stage first")
-    if args.k > pool.shape[0]:
-        raise ValueError(f"K={args.k} exceeds the pool size {pool.shape[0]} of {args.pool}")
-    if len(classes) and classes["sample"].max() >= samples.shape[0]:
-        raise ValueError(f"{args.classes} refers to sample {classes['sample'].max()} but {args.samples} has "
-                         f"{samples.shape[0]}; were they made from the same synthetic set?")
-    return classes, pool, samples
 
 
 def _model(args, device):
