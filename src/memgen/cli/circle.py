@@ -220,7 +220,7 @@ def cmd_energy(args):
     e = energy_from_logp(logp, args.t)
     s = learned_score(net, grid, args.t, args.device)
     n = args.grid
-    df = _grid_frame(grid, n, e, s, logp=logp, t_E=args.t, nfev=nfev)
+    df = _grid_frame(grid, n, e, s, first={"logp": logp}, t_E=args.t, nfev=nfev)
     write_parquet(
         _tag(df, args.k, blob["train_config"]["seed"]),
         args.out,
@@ -236,13 +236,13 @@ def cmd_energy(args):
     )
 
 
-def _grid_frame(grid, n: int, energy, score, **extra) -> pd.DataFrame:
-    """One row per point of the n x n energy grid (row-major i, j): position, energy, score, extra columns."""
+def _grid_frame(grid, n: int, energy, score, first=None, **last) -> pd.DataFrame:
+    """One row per point of the n x n energy grid (row-major i, j): position, ``first`` columns, energy,
+    score, then ``last`` columns."""
     cols = {"i": np.repeat(np.arange(n), n), "j": np.tile(np.arange(n), n), "x": grid[:, 0], "y": grid[:, 1]}
-    cols.update({k: v for k, v in extra.items() if k in ("logp", "R")})
-    cols.update({"energy": energy, "energy_rel": energy - energy.min(), "score_x": score[:, 0],
-                 "score_y": score[:, 1]})
-    cols.update({k: v for k, v in extra.items() if k not in cols})
+    cols.update(first or {})
+    cols.update(energy=energy, energy_rel=energy - energy.min(), score_x=score[:, 0], score_y=score[:, 1])
+    cols.update(last)
     return pd.DataFrame(cols)
 
 
@@ -254,7 +254,7 @@ def cmd_energy_exact(args):
     r = np.linalg.norm(grid, axis=1)
     e = circle_energy(r, args.beta)
     s = circle_score(grid, args.beta)
-    df = _grid_frame(grid, args.grid, e, s, R=r, beta=args.beta)
+    df = _grid_frame(grid, args.grid, e, s, first={"R": r}, beta=args.beta)
     # K -> inf is stored as K = -1.
     write_parquet(_tag(df, K_INFINITY, 0), args.out, provenance=_prov(args))
 
