@@ -7,7 +7,12 @@ The real-cluster test is tests/test_slurm_cluster.py.
 
 from __future__ import annotations
 
+import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,8 +41,16 @@ def parse_profile(path: Path, monkeypatch, **env: str) -> dict:
         return dict(ProfileConfigFileParser().parse(stream))
 
 
-def as_map(entries: list[str]) -> dict[str, str]:
-    return dict(e.split("=", 1) for e in entries)
+def literal(value: str):
+    """A profile value as Snakemake evaluates it: a Python literal, else the raw string."""
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def as_map(entries: list[str]) -> dict:
+    return {k: literal(v) for k, v in (e.split("=", 1) for e in entries)}
 
 
 def test_single_profile_file_and_no_workflow_profile():
@@ -66,8 +79,9 @@ def test_no_site_hardcoded_without_environment(monkeypatch):
     defaults = as_map(args["default-resources"])
     assert "slurm_partition" not in defaults and "slurm_account" not in defaults
     assert "slurm-qos" not in args
-    # set-resources only ever carries site facts; without them it is empty
-    assert args.get("set-resources", []) == []
+    # set-resources only ever carries site facts; without them the key is absent (an empty
+    # block would become a bare `--set-resources`, which Snakemake's argument parser rejects)
+    assert "set-resources" not in args
     assert int(defaults["mem_mb"]) > 0 and int(defaults["runtime"]) > 0
 
 
@@ -85,11 +99,11 @@ def test_site_facts_from_environment(monkeypatch):
     assert defaults["slurm_partition"] == "cpu_part"
     assert defaults["slurm_account"] == "proj42"
     assert args["slurm-qos"] == "normal"
-    per_rule: dict[str, dict[str, str]] = {}
+    per_rule: dict[str, dict] = {}
     for entry in args["set-resources"]:
         rule, assign = entry.split(":", 1)
         key, value = assign.split("=", 1)
-        per_rule.setdefault(rule, {})[key] = value
+        per_rule.setdefault(rule, {})[key] = literal(value)
     assert "train" in per_rule
     for rule, res in per_rule.items():
         # only site facts: a mem_mb/runtime/gpu here would override the rules' honest values
@@ -104,7 +118,166 @@ def test_max_runtime_only_on_request(monkeypatch):
 
 def test_gpu_partition_falls_back_to_cpu_partition(monkeypatch):
     args = parse_profile(PROFILE, monkeypatch, MEMGEN_SLURM_PARTITION="only_one")
-    assert "train:slurm_partition=only_one" in args["set-resources"]
+    assert "train:slurm_partition='only_one'" in args["set-resources"]
+
+
+# Every way a site may set (or leave unset) its variables; each must give a command line that
+# Snakemake's argument parser accepts, with each fact landing where it belongs.
+SITE_COMBINATIONS = {
+    "none": {},
+    "partition": {"MEMGEN_SLURM_PARTITION": "cpu_part"},
+    "gpu_partition": {"MEMGEN_SLURM_GPU_PARTITION": "gpu_part"},
+    "gpu_model": {"MEMGEN_SLURM_GPU_MODEL": "a100"},
+    "max_runtime": {"MEMGEN_SLURM_MAX_RUNTIME": "1440"},
+    "account": {"MEMGEN_SLURM_ACCOUNT": "proj42"},
+    "qos": {"MEMGEN_SLURM_QOS": "normal"},
+    "all": {
+        "MEMGEN_SLURM_PARTITION": "cpu_part",
+        "MEMGEN_SLURM_GPU_PARTITION": "gpu_part",
+        "MEMGEN_SLURM_ACCOUNT": "proj42",
+        "MEMGEN_SLURM_QOS": "normal",
+        "MEMGEN_SLURM_GPU_MODEL": "a100",
+        "MEMGEN_SLURM_MAX_RUNTIME": "1440",
+    },
+}
+
+
+def snakemake_cli_args(monkeypatch, env: dict[str, str], *argv: str):
+    """`snakemake --profile slurm <argv>` parsed by Snakemake's own command-line entry point
+    (profile lookup, YTE rendering, argument parsing), in the repository root."""
+    from snakemake.cli import parse_args
+
+    for var in SITE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("SNAKEMAKE_PROFILE", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(REPO)
+    try:
+        return parse_args(["--profile", "slurm", *argv])[1]
+    except SystemExit as stop:  # argparse: "expected at least one argument", a bad value, ...
+        pytest.fail(f"snakemake rejects the profile with {env or 'no variable'} (exit {stop})")
+
+
+@pytest.mark.parametrize("name", SITE_COMBINATIONS)
+def test_snakemake_accepts_profile_for_every_combination(name, monkeypatch, capsys):
+    env = SITE_COMBINATIONS[name]
+    args = snakemake_cli_args(monkeypatch, env, "-n")
+    defaults = args.default_resources
+    assert {"mem_mb", "runtime"} <= set(defaults), defaults
+    assert ("slurm_partition" in defaults) == ("MEMGEN_SLURM_PARTITION" in env)
+    assert ("slurm_account" in defaults) == ("MEMGEN_SLURM_ACCOUNT" in env)
+    assert args.slurm_qos == env.get("MEMGEN_SLURM_QOS", args.slurm_qos)
+    if "MEMGEN_SLURM_QOS" not in env:
+        assert not isinstance(args.slurm_qos, str), args.slurm_qos
+    # set-resources: the GPU-stage rules, each with exactly the GPU-related facts that are set
+    want: set[str] = set()
+    if {"MEMGEN_SLURM_PARTITION", "MEMGEN_SLURM_GPU_PARTITION"} & set(env):
+        want.add("slurm_partition")
+    if "MEMGEN_SLURM_GPU_MODEL" in env:
+        want.add("gpu_model")
+    if "MEMGEN_SLURM_MAX_RUNTIME" in env:
+        want.add("runtime")
+    per_rule = {rule: sorted(res.keys()) for rule, res in (args.set_resources or {}).items()}
+    if want:
+        assert "train" in per_rule, per_rule
+        assert all(keys == sorted(want) for keys in per_rule.values()), per_rule
+    else:
+        assert per_rule == {}, per_rule
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("MEMGEN_SLURM_MAX_RUNTIME", "2h", "positive whole number of minutes"),
+        ("MEMGEN_SLURM_MAX_RUNTIME", "0", "positive whole number of minutes"),
+        ("MEMGEN_SLURM_GPU_MODEL", "a100-80gb", "a GPU type is letters"),
+    ],
+)
+def test_bad_site_value_named_before_any_submission(var, value, message, monkeypatch, capsys):
+    for v in SITE_VARS:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv(var, value)
+    from snakemake.cli import parse_args
+
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit):
+        parse_args(["--profile", "slurm", "-n"])
+    err = capsys.readouterr().err
+    assert var in err and message in err, err
+
+
+def test_names_that_python_would_evaluate_stay_strings(monkeypatch):
+    # Snakemake evaluates resource values as Python first: a partition `all` would become the
+    # builtin all(), an account 12345 a number. The profile writes quoted literals.
+    args = parse_profile(
+        PROFILE, monkeypatch, MEMGEN_SLURM_PARTITION="all", MEMGEN_SLURM_ACCOUNT="12345"
+    )
+    defaults = as_map(args["default-resources"])
+    assert defaults["slurm_partition"] == "all" and defaults["slurm_account"] == "12345"
+    assert "train:slurm_partition='all'" in args["set-resources"]
+
+
+def fresh_copy(dest: Path) -> Path:
+    """The repository as a fresh clone has it: tracked and new (not ignored) files only."""
+    files = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def dry_run_jobs(out: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every SLURM-submitted job a dry run prints."""
+    jobs = []
+    for chunk in re.split(r"\n\s*\n", out):
+        m = re.search(r"^rule (\w+):$", chunk, re.M)
+        res = re.search(r"^\s+resources: (.*)$", chunk, re.M)
+        if m and res:
+            jobs.append((m.group(1), dict(kv.split("=", 1) for kv in res.group(1).split(", "))))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def fresh_clone(tmp_path_factory) -> Path:
+    return fresh_copy(tmp_path_factory.mktemp("fresh_clone"))
+
+
+@pytest.mark.parametrize("name", ["none", "all"])
+def test_paper_dry_run_in_fresh_clone(name, fresh_clone):
+    # The cluster user's first command, literally: `snakemake --profile slurm -n` in the root of
+    # a fresh clone (config.yaml = the paper DAG), with the site's variables or none at all.
+    env = {k: v for k, v in os.environ.items() if k not in SITE_VARS and k != "SNAKEMAKE_PROFILE"}
+    env.update(SITE_COMBINATIONS[name])
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.run(
+        ["snakemake", "--profile", "slurm", "-n"],
+        cwd=fresh_clone, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    jobs = dry_run_jobs(out)
+    assert len(jobs) > 1000, out[-3000:]  # the paper DAG, not a demo
+    site = SITE_COMBINATIONS[name]
+    gpu_partition = site.get("MEMGEN_SLURM_GPU_PARTITION", site.get("MEMGEN_SLURM_PARTITION"))
+    for rule, res in jobs:
+        gpu = int(res.get("gpu", 0)) > 0
+        want = {
+            "slurm_partition": gpu_partition if gpu else site.get("MEMGEN_SLURM_PARTITION"),
+            "slurm_account": site.get("MEMGEN_SLURM_ACCOUNT"),
+            "gpu_model": site.get("MEMGEN_SLURM_GPU_MODEL") if gpu else None,
+        }
+        got = {key: res.get(key) for key in want}
+        assert got == want, (rule, res)
+        if gpu and "MEMGEN_SLURM_MAX_RUNTIME" in site:
+            assert res["runtime"] == site["MEMGEN_SLURM_MAX_RUNTIME"], (rule, res)
+        assert int(res["mem_mb"]) > 0 and int(res["runtime"]) > 0, (rule, res)
+    assert any(rule == "train" and int(res.get("gpu", 0)) == 1 for rule, res in jobs)
 
 
 def test_test_profile_only_overrides_laptop_settings(monkeypatch):
