@@ -20,9 +20,10 @@ CONFIG = REPO / "config.yaml"
 
 
 def job_blocks(out: str):
-    """(rule, is_local, resources dict) for every job printed by a dry run."""
+    """(rule, is_local, resources dict) for every job printed by a dry run (members of a group
+    job are printed indented under its "Group job" line)."""
     for chunk in re.split(r"\n\s*\n", out):
-        m = re.search(r"^(local)?rule (\w+):$", chunk, re.M)
+        m = re.search(r"^\s*(local)?rule (\w+):$", chunk, re.M)
         if not m:
             continue
         res = re.search(r"^\s+resources: (.*)$", chunk, re.M)
@@ -154,7 +155,9 @@ def test_gpu_jobs_on_gpu_partition_cpu_jobs_not(paper_dry_run):
     wrong = set()
     for rule, res in remote:
         gpus = int(res.get("gpu", 0))
-        want = "gpu_part" if gpus > 0 else "cpu_part"
+        # classify shares a group job with the GPU analyses of its (experiment, K), and a group
+        # job has one partition
+        want = "gpu_part" if gpus > 0 or rule == "classify" else "cpu_part"
         if res.get("slurm_partition") != want:
             wrong.add((rule, gpus, res.get("slurm_partition")))
         # honest resources reach sbatch: memory, wall time, account
@@ -163,3 +166,55 @@ def test_gpu_jobs_on_gpu_partition_cpu_jobs_not(paper_dry_run):
     # a GPU rule missing from gpu_rules in slurm/config.yaml would queue on the CPU partition
     assert not wrong, f"(rule, gpus, partition) on the wrong partition: {sorted(wrong)}"
     assert any(int(res.get("gpu", 0)) > 0 for _, res in remote), "paper config requests no GPU"
+
+
+# Stage families of one (experiment, K): each must reach SLURM in at most one submission.
+STAGE_FAMILIES = {
+    "train": "train",
+    "sample": "sample",
+    "neighbors_train": "neighbours",
+    "neighbors_synth": "neighbours",
+    "basins": "analysis",
+    "curvature": "analysis",
+    "energy": "analysis",
+}
+
+
+def paper_submissions(out: str):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from bench_submissions import local_rules, submissions
+    finally:
+        sys.path.pop(0)
+    return submissions(out, local_rules(REPO))
+
+
+def test_one_submission_per_experiment_k_and_stage_family(paper_dry_run):
+    remote, local = paper_submissions(paper_dry_run)
+    stats = job_stats(paper_dry_run)
+    assert sum(len(s["jobs"]) for s in remote) + len(local) == sum(stats.values())
+    seen: dict[tuple[str, str, str], int] = {}
+    for sub in remote:
+        pairs = {(wc.get("E"), wc.get("k")) for _, wc in sub["jobs"]}
+        if sub["group"]:
+            # a group job never mixes models: one (experiment, K) or one experiment
+            assert len(pairs) == 1, (sub["group"], sorted(pairs))
+        # each (experiment, K, family) this submission holds a job of
+        keys = {
+            (wc["E"], wc["k"], STAGE_FAMILIES[r]) for r, wc in sub["jobs"] if r in STAGE_FAMILIES
+        }
+        for key in keys:
+            seen[key] = seen.get(key, 0) + 1
+    twice = {key: n for key, n in seen.items() if n > 1}
+    assert not twice, sorted(twice)[:10]
+    cfg = paper_config()
+    pairs = sum(len(cfg["images"][e]["ks"]) for e in cfg["experiments"] if e != "circle")
+    assert len({key[:2] for key in seen if key[2] == "analysis"}) == pairs
+    # cheap CPU steps never wait in the SLURM queue on their own
+    alone = {sub["jobs"][0][0] for sub in remote if not sub["group"]}
+    cheap = {"classify", "thresholds", "fractions", "split_check", "circle_cluster"}
+    assert not alone & cheap, alone & cheap
+    assert not {r for r, _, _ in job_blocks(paper_dry_run) if "figure" in r} - {
+        sub["jobs"][0][0] for sub in local
+    }
+    print(f"paper DAG: {len(remote)} SLURM submissions, {len(local)} local jobs")

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from snakemake.profiles import ProfileConfigFileParser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -313,3 +314,26 @@ def test_rules_guard_slurm_variables():
                 if not (m.group(1) and m.group(3)):
                     bad.append(f"{path.relative_to(REPO)}:{lineno}: {m.group(0)}")
     assert not bad, "SLURM variables without a default: " + ", ".join(bad)
+
+
+def test_one_stage_rerun_through_the_profile_submits_only_that_stage(tiny_copy):
+    # Groups hold only the jobs that need to run: rerunning curvature alone submits one group
+    # job per K holding just curvature, and nothing upstream or beside it in the group.
+    from conftest import snakemake
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from bench_submissions import local_rules, submissions
+    finally:
+        sys.path.pop(0)
+    proc = snakemake(tiny_copy, "--profile", str(PROFILE.parent), "-n", "--forcerun", "curvature")
+    out = proc.stdout + proc.stderr
+    remote, local = submissions(out, local_rules(REPO))
+    ks = {wc["k"] for sub in remote for _, wc in sub["jobs"]}
+    assert [(s["group"], [r for r, _ in s["jobs"]]) for s in remote] == [
+        ("analysis", ["curvature"])
+    ] * len(ks), remote
+    from conftest import TINY
+
+    assert ks == {str(k) for k in yaml.safe_load(TINY.read_text())["images"]["digits"]["ks"]}
+    assert {s["jobs"][0][0] for s in local} == {"curvature_figure", "all"}, local

@@ -15,6 +15,7 @@ rule circle_data:
         f"{RUN}/logs/circle_data/all.log",
     benchmark:
         f"{RUN}/benchmarks/circle_data/all.tsv"
+    localrule: True
     conda:
         "../../envs/pipeline.yaml"
     threads: 1
@@ -104,6 +105,7 @@ rule circle_sample_exact:
         f"{RUN}/logs/circle_sample_exact/K{{k}}.log",
     benchmark:
         f"{RUN}/benchmarks/circle_sample_exact/K{{k}}.tsv"
+    localrule: True
     conda:
         "../../envs/pipeline.yaml"
     threads: 1
@@ -132,6 +134,7 @@ rule circle_cluster:
         f"{RUN}/benchmarks/circle_cluster/K{{k}}_{{kind}}.tsv"
     wildcard_constraints:
         kind="net|exact",
+    localrule: True
     conda:
         "../../envs/pipeline.yaml"
     threads: 1
@@ -183,6 +186,7 @@ rule circle_energy_exact:
         f"{RUN}/logs/circle_energy_exact/all.log",
     benchmark:
         f"{RUN}/benchmarks/circle_energy_exact/all.tsv"
+    localrule: True
     conda:
         "../../envs/pipeline.yaml"
     threads: 1

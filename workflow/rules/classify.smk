@@ -42,6 +42,7 @@ rule fractions:
         f"{RUN}/logs/fractions/{{E}}.log",
     benchmark:
         f"{RUN}/benchmarks/fractions/{{E}}.tsv"
+    localrule: True
     conda:
         "../../envs/pipeline.yaml"
     threads: 1

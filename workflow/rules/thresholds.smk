@@ -16,6 +16,7 @@ rule thresholds:
         f"{RUN}/logs/thresholds/{{E}}.log",
     benchmark:
         f"{RUN}/benchmarks/thresholds/{{E}}.tsv"
+    localrule: True
     conda:
         "../../envs/pipeline.yaml"
     threads: 1
