@@ -29,6 +29,7 @@ from torch import nn
 
 from memgen.io import config_hash, torch_save, write_parquet
 from memgen.models import build_model, check_model_dir
+from memgen.models.pipeline_files import write_pipeline_files
 from memgen.schedules import DDPMSchedule
 from memgen.sections import check_keys, dataclass_fields
 
@@ -180,6 +181,7 @@ def save_model_atomic(net: nn.Module, model_dir: Path, info: dict[str, Any]) -> 
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".tmp", dir=model_dir.parent))
     try:
         net.save_pretrained(tmp, safe_serialization=True)
+        write_pipeline_files(tmp)  # noise schedule (+ pipeline index): loadable by diffusers alone
         (tmp / DONE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
         old = None
         if model_dir.exists():  # os.replace cannot overwrite a non-empty directory
