@@ -37,12 +37,13 @@ def table1(experiments: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         n = len(read_parquet(e["split"]))
         k1 = k2 = None
         source = "not set"
+        n_models = len(e.get("ks") or [])
         if e.get("kgrid"):
             kg = read_parquet(e["kgrid"])
             k1, k2 = int(kg["K1"].iloc[0]), int(kg["K2"].iloc[0])
-            source = "sparse sweep" if set(kg["K1_source"]) | set(kg["K2_source"]) == {
-                "sweep rule"
-            } else "sparse sweep + config override"
+            overridden = "config" in set(kg["K1_source"]) | set(kg["K2_source"])
+            source = "sparse sweep + config override" if overridden else "sparse sweep"
+            n_models = int(kg["in_grid"].sum())
             if int(kg["N"].iloc[0]) != n:
                 raise ValueError(
                     f"{e['kgrid']}: N = {int(kg['N'].iloc[0])} but the split of "
@@ -52,15 +53,23 @@ def table1(experiments: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             k1, k2 = (int(v) for v in e["critical_k"])
             source = "config critical_k"
         rows.append({"experiment": e["experiment"], "K1": k1, "K2": k2, "N": n,
-                     "n_models": len(e.get("ks") or []), "source": source})  # fmt: skip
+                     "n_models": n_models, "source": source})  # fmt: skip
     df = pd.DataFrame(rows)
     for col in ("K1", "K2"):
         df[col] = df[col].astype("Int64")
     return df
 
 
+def network_width(model_dir: str | Path) -> int:
+    """Channels of the first UNet level (nf), or the width of the residual MLP."""
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    if cfg.get("_class_name") == "ResidualMLP":
+        return int(cfg["width"])
+    return int(cfg["block_out_channels"][0])
+
+
 def table2(experiments: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Rows from dicts with experiment, thresholds (path), width (channels or MLP width)."""
+    """Rows from dicts with experiment, thresholds (path) and model_dir (for the network width)."""
     rows = []
     for e in experiments:
         th = read_parquet(e["thresholds"])
@@ -68,7 +77,7 @@ def table2(experiments: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             if col not in th.columns:
                 raise ValueError(f"{e['thresholds']}: no column {col!r}")
         rows.append({
-            "experiment": e["experiment"], "width": e.get("width"), "n_K": len(th),
+            "experiment": e["experiment"], "width": network_width(e["model_dir"]), "n_K": len(th),
             "delta_m_min": float(th["delta_m"].min()), "delta_m_max": float(th["delta_m"].max()),
             "delta_s_min": float(th["delta_s"].min()), "delta_s_max": float(th["delta_s"].max()),
             "delta_m": _fmt_range(th["delta_m"]), "delta_s": _fmt_range(th["delta_s"]),

@@ -31,6 +31,14 @@ def _kgrid(args: argparse.Namespace) -> int:
     write_parquet(df, args.out, sort_by=["K"], provenance={
         "experiment": args.experiment, "kgrid": cfg.__dict__, "fractions": str(args.fractions),
         "N": args.n, "sweep_ks": args.sweep_ks})  # fmt: skip
+    if args.json_out:
+        from memgen.io import atomic_path
+
+        summary = {"experiment": args.experiment, "K1": int(df["K1"].iloc[0]),
+                   "K2": int(df["K2"].iloc[0]), "N": int(args.n), "ks": grid,
+                   "sweep_ks": [int(k) for k in df.loc[df["in_sweep"], "K"]]}  # fmt: skip
+        with atomic_path(args.json_out, ".json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=1) + "\n")
     return 0
 
 
@@ -72,6 +80,8 @@ def register(subparsers) -> None:
                    help="the sweep's K; the fractions must be exactly these")  # fmt: skip
     p.add_argument("--config", default=None, help="kgrid section as JSON (sparse_start, n_low, ...)")
     p.add_argument("--out", required=True, help="output: kgrid.parquet")
+    p.add_argument("--json-out", default=None,
+                   help="optional output: the grid, K1, K2 and N as JSON (read by the workflow)")  # fmt: skip
     p.set_defaults(func=_kgrid)
 
     p = subparsers.add_parser(
