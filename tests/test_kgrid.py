@@ -131,3 +131,18 @@ def test_kgrid_table_rule_and_overrides():
         kgrid_table("e", fractions_frame(curve), n, KGridConfig(), sweep_ks=[500, 1000])
     with pytest.raises(ValueError, match="unknown kgrid config keys"):
         KGridConfig.from_dict({"sparse_begin": 500})
+
+
+def test_gpu_hour_plan_counts_the_sweep_and_the_copied_models():
+    from memgen.plan import plan_from_files
+
+    table = plan_from_files([REPO / "config.yaml"], results_md=REPO / "nonexistent.md")
+    rows = table.set_index("experiment")
+    sweep, dense = rows.loc["cifar10_nf64_sweep"], rows.loc["cifar10_nf64"]
+    assert sweep["models"] == 8 and dense["models"] == 38
+    sps = sweep["steps_per_s"]
+    # 8 sweep models trained; of the 38 dense ones 3 (K1 = 2000, K2 = 16000, N) are the sweep's
+    assert sweep["train_gpu_h"] == pytest.approx(8 * 500_000 / sps / 3600, abs=0.1)
+    assert dense["train_gpu_h"] == pytest.approx(35 * 500_000 / sps / 3600, abs=0.1)
+    assert "K grid assumed (K1=2000, K2=16000)" in dense["source"]
+    assert rows.loc["cifar10", "models"] == 38 and "assumed" not in rows.loc["cifar10", "source"]

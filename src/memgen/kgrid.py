@@ -25,6 +25,10 @@ import pandas as pd
 
 from memgen.sections import check_keys, dataclass_fields
 
+# Pool sizes N of the readers whose size is known without reading the data (official train splits).
+POOL_SIZES = {"digits": 1797, "mnist": 60000, "fmnist": 60000, "cifar10": 50000,
+              "lsun_church": 126227}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class KGridConfig:
