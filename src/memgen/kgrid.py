@@ -41,6 +41,7 @@ class KGridConfig:
     k_min: int = 2
     k1: int | None = None
     k2: int | None = None
+    pool_size: int | None = None  # N; None: the data set's official size (the workflow's business)
     k1_fraction_of_max: float = 0.9
     k2_above_min: float = 0.05
     impl_version: int = 1

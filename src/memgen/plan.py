@@ -63,7 +63,9 @@ def _expand_sweeps(images: dict) -> dict:
             out[name] = exp
             continue
         cfg = KGridConfig.from_dict(exp.get("kgrid") or {})
-        n = POOL_SIZES[exp["dataset"]]
+        n = cfg.pool_size or POOL_SIZES.get(exp["dataset"])
+        if n is None:
+            raise ValueError(f"{name}: ks: sweep on a {exp['dataset']!r} data set needs kgrid.pool_size")
         sweep = sparse_grid(n, cfg.sparse_start)
         k1 = cfg.k1 or sweep[min(2, len(sweep) - 3)]
         k2 = cfg.k2 or sweep[min(5, len(sweep) - 2)]

@@ -173,6 +173,12 @@ def sparse_sweep_ks(n, start):
     return ks + [n]
 
 
+def sweep_pool_size(E):
+    """N of a `ks: sweep` experiment: kgrid.pool_size, else the data set's official size."""
+    exp = config["images"][E]
+    return exp["kgrid"].get("pool_size") or DATASET_SIZES.get(exp["dataset"])
+
+
 def _add_sweep_experiments():
     """For each enabled experiment E with `ks: sweep`, add the experiment E_sweep that trains and
     classifies one model per sparse-sweep K; E's own grid is derived from it (rule kgrid).
@@ -187,13 +193,14 @@ def _add_sweep_experiments():
         if exp["ks"] != "sweep":
             continue
         where = f"images.{name}"
-        n = DATASET_SIZES.get(exp["dataset"])
+        kg = exp["kgrid"]
+        n = sweep_pool_size(name)
         if n is None:
             raise WorkflowError(
                 f"Invalid configuration: config key '{where}.ks' is 'sweep', but the size of a "
-                f"'{exp['dataset']}' data set is not known before it is read; list ks explicitly"
+                f"'{exp['dataset']}' data set is not known before it is read; set "
+                f"'{where}.kgrid.pool_size' (or list ks explicitly)"
             )
-        kg = exp["kgrid"]
         if kg["sparse_start"] >= n:
             raise WorkflowError(
                 f"Invalid configuration: config key '{where}.kgrid.sparse_start' = "

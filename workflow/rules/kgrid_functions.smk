@@ -16,7 +16,7 @@ def kgrid_sweep_fractions(wildcards):
 
 
 def kgrid_n(wildcards):
-    return DATASET_SIZES[exp_cfg(wildcards.E)["dataset"]]
+    return sweep_pool_size(wildcards.E)
 
 
 def kgrid_sweep_ks(wildcards):

@@ -66,7 +66,7 @@ def split_seed(wildcards):
 
 def split_max_k(wildcards):
     if wildcards.E in SWEEPS:  # a grid from a sweep always ends at N
-        return DATASET_SIZES[exp_cfg(wildcards.E)["dataset"]]
+        return sweep_pool_size(wildcards.E)
     return max(ks_of(wildcards.E))
 
 
