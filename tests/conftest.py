@@ -18,22 +18,25 @@ DEMO = REPO / "workflow" / "configs" / "demo.yaml"
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
     # Jobs call `memgen`; make sure the venv's bin is first even when pytest was started by path.
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("MEMGEN_THREADS", "1")
     return env
 
 
-def snakemake(workdir: Path, *args: str, configfiles=(DEMO, TINY), check=True, timeout=900):
-    """Run the repo's Snakefile in ``workdir`` with config overlays; returns CompletedProcess."""
+def snakemake(
+    workdir: Path, *args: str, configfiles=(DEMO, TINY), check=True, timeout=900, env=None
+):
+    """Run the repo's Snakefile in ``workdir`` with config overlays (``env``: extra environment
+    variables); returns CompletedProcess."""
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
     if configfiles:
         cmd += ["--configfile", *map(str, configfiles)]
     cmd += list(args)
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=_env(), timeout=timeout, cwd=workdir
+        cmd, capture_output=True, text=True, env=_env(env), timeout=timeout, cwd=workdir
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -43,9 +46,11 @@ def snakemake(workdir: Path, *args: str, configfiles=(DEMO, TINY), check=True, t
     return proc
 
 
-def planned_jobs(workdir: Path, *args: str, configfiles=(DEMO, TINY)) -> dict[str, int]:
+def planned_jobs(
+    workdir: Path, *args: str, configfiles=(DEMO, TINY), env=None
+) -> dict[str, int]:
     """Rule -> job count that a dry run would schedule ({} when nothing is to be done)."""
-    proc = snakemake(workdir, "-n", *args, configfiles=configfiles)
+    proc = snakemake(workdir, "-n", *args, configfiles=configfiles, env=env)
     out = proc.stdout + proc.stderr
     if "Nothing to be done" in out:
         return {}

@@ -122,3 +122,32 @@ def test_energy_reference_panels(tmp_path, monkeypatch):
     assert [ax.get_title() for ax in per_ref.axes] == ["reference pool index 3", "reference pool index 11"]
     gen_11 = [ln for ln in per_ref.axes[1].get_lines() if ln.get_label() == "generalized"][0]
     assert np.allclose(gen_11.get_ydata(), 55.0)
+
+
+def test_perturbation_count_paper_rule_from_schema_defaults():
+    """Schema defaults give the paper's M: d for 28x28 and 32x32 images, 4096 for 64x64 LSUN."""
+    from pathlib import Path
+
+    import yaml
+
+    from memgen.curvature import CURVATURE_DEFAULTS, perturbation_count
+
+    path = Path(__file__).parents[1] / "workflow/schemas/sections/curvature.schema.yaml"
+    schema = yaml.safe_load(path.read_text())
+    defaults = {k: v["default"] for k, v in schema["properties"].items() if "default" in v}
+    assert defaults["m_max"] == CURVATURE_DEFAULTS["m_max"] == 4096
+    cfg = curvature_config(defaults)
+    assert [perturbation_count(cfg, d) for d in (784, 3072, 12288)] == [784, 3072, 4096]
+    assert perturbation_count(curvature_config({"m_factor": 2.0, "m_max": None}), 12288) == 24576
+
+
+def test_score_matrix_uses_capped_perturbation_count():
+    """The table's spectra come from M = min(m_factor d, m_max) rows: at most M singular values."""
+    model, pool, samples, classes, acfg = _setup()  # d = 9
+    capped = curvature_config({"method": "score_matrix", "m_factor": 4.0, "m_max": 5, "max_points": 2})
+    df = curvature_table(model, pool[:4], samples, classes, 4, "e", acfg, capped)
+    ok = df[~df["skipped"]]
+    assert set(ok["m"]) == {5} and ok.groupby(["class", "point"]).size().eq(5).all()
+    free = curvature_config({"method": "score_matrix", "m_factor": 4.0, "m_max": None, "max_points": 2})
+    ok = curvature_table(model, pool[:4], samples, classes, 4, "e", acfg, free).query("~skipped")
+    assert set(ok["m"]) == {36} and ok.groupby(["class", "point"]).size().eq(9).all()

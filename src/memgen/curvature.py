@@ -3,6 +3,7 @@
 Three estimators, all on the score s(x, t) = -eps(x, t) / sqrt(1 - abar_t) of an EpsModel:
 - ``score_matrix_spectrum`` (Alg 2, paper default): M forward-process perturbations of x0 at index t,
   rows s_i stacked into S (M x d); singular values of S / (sqrt(M) sigma_t) ~ singular values of J.
+  M = min(m_factor * d, m_max): the paper's M = d for 28x28 and 32x32 images and M = 4096 for 64x64.
   Tolerance: with M = m_factor * d the Marchenko-Pastur spread of the noise matrix puts a block of equal
   singular values anywhere in [1 - sqrt(d/M), 1 + sqrt(d/M)] times its value (M = d: ~0 to 2x; M = 4d: +-50 %),
   plus one extra component from the constant row s(x0) unless ``center`` removes the mean row.
@@ -135,6 +136,7 @@ CURVATURE_DEFAULTS = {
     "method": "score_matrix",
     "t": 10,
     "m_factor": 1.0,
+    "m_max": 4096,
     "center": False,
     "drop_top": 5,
     "top_k": 256,
@@ -156,6 +158,12 @@ def curvature_config(cfg: dict) -> dict:
     return out
 
 
+def perturbation_count(cfg: dict, d: int) -> int:
+    """Alg 2's M for dimension d: round(m_factor * d), capped at m_max (paper: d, or 4096 for 64x64)."""
+    m = max(1, int(round(float(cfg["m_factor"]) * d)))
+    return m if cfg.get("m_max") is None else min(m, int(cfg["m_max"]))
+
+
 def point_spectra(
     model, x0: torch.Tensor, cfg: dict, schedule: DDPMSchedule, generator
 ) -> np.ndarray:
@@ -168,7 +176,7 @@ def point_spectra(
         return np.stack(
             [lanczos_topk(model, x, t, schedule, min(int(cfg["top_k"]), d - 1)) for x in x0]
         )
-    m = max(1, int(round(float(cfg["m_factor"]) * d)))
+    m = perturbation_count(cfg, d)
     return np.stack(
         [
             score_matrix_spectrum(
@@ -212,6 +220,10 @@ def curvature_table(
         "method": cfg["method"],
         "t": int(cfg["t"]),
         "sigma_t": sigma_t(schedule, int(cfg["t"])),
+        # Perturbations per point (Alg 2 only; 0 otherwise): spectra are comparable only at equal (M, t).
+        "m": perturbation_count(cfg, int(np.prod(pool_k.shape[1:])))
+        if cfg["method"] == "score_matrix"
+        else 0,
     }
     frames = []
     for pts in select_points(classes, k, acfg, limit=int(cfg["max_points"])):

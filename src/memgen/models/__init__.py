@@ -32,14 +32,16 @@ def model_kwargs(model_cfg: Mapping[str, Any], image_shape: Sequence[int]) -> di
         )
     if kind != "unet":
         raise ValueError(f"unknown model kind {kind!r}; use 'unet' or 'mlp'")
-    from memgen.models.unet import preset_kwargs, unet_kwargs
+    from memgen.models.unet import preset_kwargs, scale_width, unet_kwargs
 
     keys = ("nf", "ch_mult", "attn_resolutions", "layers_per_block", "dropout", "mid_attention")
     given = {k: model_cfg.get(k) for k in keys}
     if model_cfg.get("preset"):
         # Explicit (non-null) keys override the preset, so a config can vary one thing (e.g. nf).
-        return preset_kwargs(model_cfg["preset"], image_shape, **given)
-    return unet_kwargs(image_shape, **{k: v for k, v in given.items() if v is not None})
+        kwargs = preset_kwargs(model_cfg["preset"], image_shape, **given)
+    else:
+        kwargs = unet_kwargs(image_shape, **{k: v for k, v in given.items() if v is not None})
+    return scale_width(kwargs, float(model_cfg.get("width_scale", 1)))
 
 
 def build_model(model_cfg: Mapping[str, Any], image_shape: Sequence[int]) -> nn.Module:

@@ -101,6 +101,30 @@ def preset_kwargs(
     return unet_kwargs(image_shape or PRESET_SHAPES[preset], **p)
 
 
+def scale_width(kwargs: dict[str, Any], scale: float) -> dict[str, Any]:
+    """``kwargs`` with every level's channels and the GroupNorm group count multiplied by ``scale``.
+
+    Channels per group stay as in the full network (e.g. 128 / 32 = 4), so a narrow network keeps the
+    architecture of its preset (levels, attention, dropout) and differs only in width; small scales
+    make CPU-sized versions of the Table 3 networks.
+    """
+    if scale == 1:
+        return kwargs
+    groups = kwargs["norm_num_groups"] * scale
+    chans = [c * scale for c in kwargs["block_out_channels"]]
+    if not float(groups).is_integer() or groups < 1 or any(not float(c).is_integer() for c in chans):
+        raise ValueError(
+            f"model.width_scale {scale} gives non-integer widths (channels {chans}, "
+            f"{groups} norm groups); pick a scale that is a multiple of 1/{kwargs['norm_num_groups']} "
+            "and divides the base channel count"
+        )
+    return {
+        **kwargs,
+        "block_out_channels": tuple(int(c) for c in chans),
+        "norm_num_groups": int(groups),
+    }
+
+
 def build_unet(kwargs: dict[str, Any]):
     from diffusers import UNet2DModel
 
