@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import test_paper_mini
 import torch
 
 from memgen.models import load_eps_model
@@ -20,6 +21,8 @@ from memgen.schedules import DDPMSchedule
 from memgen.train import TrainConfig, train_model
 
 torch.set_num_threads(1)
+# the miniature paper run (a session fixture of test_paper_mini), shared with that module's tests
+paper_mini_run = test_paper_mini.paper_mini_run
 
 TINY_UNET = {"kind": "unet", "nf": 32, "ch_mult": [1, 2], "attn_resolutions": [4],
              "dropout": 0.0}  # fmt: skip
@@ -106,3 +109,20 @@ def test_foreign_schedule_is_refused(tmp_path):
         check_scheduler_config(model_dir)
     with pytest.raises(ValueError, match="different noise schedule"):
         load_eps_model(model_dir)
+
+
+def test_paper_mini_models_load_and_sample_with_ddpm_pipeline(request, tmp_path):
+    """The models of the miniature paper run (Table 3 UNet presets, narrowed) in diffusers alone."""
+    run = request.getfixturevalue("paper_mini_run") / "results" / "paper_mini"
+    abar = DDPMSchedule().alphas_cumprod.numpy()
+    for exp, k, shape in (("cifar10", 8, (2, 32, 32, 3)), ("church", 8, (2, 64, 64, 3)),
+                          ("mnist", 8, (2, 28, 28, 1))):  # fmt: skip
+        model_dir = run / exp / f"K{k}" / "model"
+        info, res = diffusers_sample(model_dir, tmp_path)
+        assert info["unet"] == "UNet2DModel" and not info["memgen_imported"], (exp, info)
+        images = res["images"]
+        assert images.shape == shape, (exp, images.shape)
+        assert np.isfinite(images).all() and 0.0 <= images.min() and images.max() <= 1.0
+        np.testing.assert_allclose(res["abar"], abar, rtol=1e-6, atol=0)
+        preset = json.loads((model_dir / "memgen_train.json").read_text())["model"]["preset"]
+        assert preset in {"cifar10_128", "church_128", "mnist"}, preset
