@@ -146,3 +146,29 @@ def test_gpu_hour_plan_counts_the_sweep_and_the_copied_models():
     assert dense["train_gpu_h"] == pytest.approx(35 * 500_000 / sps / 3600, abs=0.1)
     assert "K grid assumed (K1=2000, K2=16000)" in dense["source"]
     assert rows.loc["cifar10", "models"] == 38 and "assumed" not in rows.loc["cifar10", "source"]
+
+
+def test_kgrid_command_writes_table_and_json(tmp_path, capsys):
+    import json
+
+    from memgen.cli import main
+    from memgen.io import read_provenance
+
+    curve, _ = PAPER_SHAPED["cifar10"]
+    fractions_frame(curve).to_parquet(tmp_path / "fractions.parquet")
+    args = ["kgrid", "--experiment", "cifar10_nf64", "--fractions", str(tmp_path / "fractions.parquet"),
+            "--n", "50000", "--sweep-ks", *map(str, curve), "--config", '{"sparse_start": 500}',
+            "--out", str(tmp_path / "kgrid.parquet"), "--json-out", str(tmp_path / "kgrid.json")]  # fmt: skip
+    assert main(args) == 0
+    info = json.loads((tmp_path / "kgrid.json").read_text())
+    assert (info["K1"], info["K2"], info["N"], info["ks"]) == (2000, 16000, 50000, CIFAR_GRID)
+    assert info["sweep_ks"] == list(curve)
+    assert read_provenance(tmp_path / "kgrid.parquet")["experiment"] == "cifar10_nf64"
+    # a sweep whose fractions are flat: exit 2, a message naming the fix, no output
+    flat = {k: 0.5 for k in curve}
+    fractions_frame(flat).to_parquet(tmp_path / "flat.parquet")
+    args[4] = str(tmp_path / "flat.parquet")
+    args[-3], args[-1] = str(tmp_path / "flat_kgrid.parquet"), str(tmp_path / "flat.json")
+    assert main(args) == 2
+    assert "set kgrid.k1 and kgrid.k2" in capsys.readouterr().err
+    assert not (tmp_path / "flat_kgrid.parquet").exists() and not (tmp_path / "flat.json").exists()
