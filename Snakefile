@@ -1,7 +1,7 @@
 # memgen: memorization -> spurious states -> generalization in diffusion models.
 # Table of contents only: config, validation (common.smk), one rule file per stage, default targets.
-# Data flows config -> split -> train -> sample -> neighbors -> thresholds -> classify ->
-# {basins, curvature, energy} -> figures -> report.
+# Data flows config -> split -> train -> sample -> neighbors -> thresholds -> classify -> (kgrid ->
+# dense grid of a `ks: sweep` experiment) -> {basins, curvature, energy} -> figures, tables -> report.
 import os
 
 from snakemake.utils import min_version
@@ -24,10 +24,12 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/neighbors.smk"
 include: "workflow/rules/thresholds.smk"
 include: "workflow/rules/classify.smk"
+include: "workflow/rules/kgrid.smk"
 include: "workflow/rules/basins.smk"
 include: "workflow/rules/curvature.smk"
 include: "workflow/rules/energy.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/tables.smk"
 
 
 # After every include: makes Snakemake's per-call signature inspection of the helpers a lookup.
@@ -37,5 +39,5 @@ freeze_signatures()
 rule all:
     default_target: True
     input:
-        all_targets(),
+        all_targets,
     localrule: True

@@ -1,6 +1,11 @@
 """`snakemake --profile slurm -n` on the PAPER config (config.yaml): the whole DAG plans, one
 training job per (experiment, K) pair, every downstream stage present, and each job lands on the
 partition its GPU request calls for. No data sets are needed (paper data files are absent here).
+
+The capacity variants (`ks: sweep`) get their K grid from their own sparse sweep: on a fresh
+directory the dry run plans each sweep (experiment `<name>_sweep`, K = 500, 1000, ... < N, and N)
+and its `kgrid` checkpoint, but none of the variant's own per-K jobs, whose K are not known yet;
+only the variant's thresholds job appears, waiting on the checkpoint (Table 2 asks for it).
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from memgen.kgrid import sparse_grid
+
 REPO = Path(__file__).resolve().parents[1]
+# Pool sizes of the paper's data sets (the last K of a swept grid).
+DATASET_SIZES = {"mnist": 60000, "fmnist": 60000, "cifar10": 50000, "lsun_church": 126227}
 BIN = Path(sys.executable).parent
 CONFIG = REPO / "config.yaml"
 
@@ -23,7 +32,7 @@ def job_blocks(out: str):
     """(rule, is_local, resources dict) for every job printed by a dry run (members of a group
     job are printed indented under its "Group job" line)."""
     for chunk in re.split(r"\n\s*\n", out):
-        m = re.search(r"^\s*(local)?rule (\w+):$", chunk, re.M)
+        m = re.search(r"^\s*(local)?(?:rule|checkpoint) (\w+):$", chunk, re.M)
         if not m:
             continue
         res = re.search(r"^\s+resources: (.*)$", chunk, re.M)
@@ -66,16 +75,34 @@ def paper_config() -> dict:
     return yaml.safe_load(CONFIG.read_text())
 
 
+def planned_grids(cfg: dict) -> dict[str, list[int]]:
+    """The K each image experiment has in a dry run on a fresh directory: its configured grid, or
+    for `ks: sweep` nothing yet, while its sweep experiment `<name>_sweep` has the sparse grid."""
+    grids = {}
+    for e in (e for e in cfg["experiments"] if e != "circle"):
+        exp = cfg["images"][e]
+        if exp["ks"] == "sweep":
+            start = (exp.get("kgrid") or {}).get("sparse_start", 500)
+            grids[f"{e}_sweep"] = sparse_grid(DATASET_SIZES[exp["dataset"]], start)
+            grids[e] = []
+        else:
+            grids[e] = list(exp["ks"])
+    return grids
+
+
+def settings(cfg: dict, e: str) -> dict:
+    """Config block of an experiment of planned_grids (a sweep has its experiment's settings)."""
+    return cfg["images"][e.removesuffix("_sweep") if e.endswith("_sweep") else e]
+
+
 def test_one_training_job_per_experiment_and_k(paper_dry_run):
     cfg = paper_config()
     stats = job_stats(paper_dry_run)
     # experiments with `model.reuse` sample from another experiment's models: no training of their own
-    image_exps = [
-        e
-        for e in cfg["experiments"]
-        if e != "circle" and not (cfg["images"][e].get("model") or {}).get("reuse")
-    ]
-    pairs = sum(len(cfg["images"][e]["ks"]) for e in image_exps)
+    grids = planned_grids(cfg)
+    pairs = sum(
+        len(ks) for e, ks in grids.items() if not (settings(cfg, e).get("model") or {}).get("reuse")
+    )
     assert stats.get("train") == pairs, (stats, pairs)
     if "circle" in cfg["experiments"]:
         assert stats.get("circle_train") == len(cfg["circle"]["ks"]), stats
@@ -85,25 +112,30 @@ def test_one_training_job_per_experiment_and_k(paper_dry_run):
 def expected_job_counts(cfg: dict) -> dict[str, int]:
     """Jobs per rule of the paper DAG, from the config alone (schema defaults: stages enabled,
     circle.exact.ks = [2, 9]): one per (experiment, K) for the per-K stages, one per experiment for
-    the aggregating ones, plus the circle experiment and the `all` job."""
-    images = cfg["images"]
-    exps = [e for e in cfg["experiments"] if e != "circle"]
-    n_k = {e: len(images[e]["ks"]) for e in exps}
+    the aggregating ones, plus the circle experiment, `tables` and the `all` job.
+
+    Swept experiments (see the module docstring): their sweeps count as experiments without the
+    per-class analyses (basins, curvature, energy), the experiments themselves only with a
+    thresholds job (pending on its kgrid checkpoint) and one `kgrid` job each."""
+    grids = planned_grids(cfg)
+    n_k = {e: len(ks) for e, ks in grids.items()}
+    known = [e for e in grids if grids[e]]
+    sweeps = [e for e in grids if e.endswith("_sweep")]
 
     def enabled(e: str, section: str) -> bool:
-        return (images[e].get(section) or {}).get("enabled", True)
+        return e not in sweeps and (settings(cfg, e).get(section) or {}).get("enabled", True)
 
-    counts = {"all": 1}
-    for rule in ("split", "split_check", "thresholds", "fractions", "classify_figure"):
-        counts[rule] = len(exps)
+    counts = {"all": 1, "tables": 1, "kgrid": len(sweeps), "thresholds": len(grids)}
+    for rule in ("split", "split_check", "fractions", "classify_figure"):
+        counts[rule] = len(known)
     for rule in ("sample", "neighbors_train", "neighbors_synth", "classify"):
         counts[rule] = sum(n_k.values())
     counts["train"] = sum(
-        n for e, n in n_k.items() if not (images[e].get("model") or {}).get("reuse")
+        n for e, n in n_k.items() if not (settings(cfg, e).get("model") or {}).get("reuse")
     )
     for stage in ("basins", "curvature", "energy"):
         counts[stage] = sum(n for e, n in n_k.items() if enabled(e, stage))
-        counts[f"{stage}_figure"] = sum(1 for e in exps if enabled(e, stage))
+        counts[f"{stage}_figure"] = sum(1 for e in known if enabled(e, stage))
     if "circle" in cfg["experiments"]:
         ks = len(cfg["circle"]["ks"])
         exact = len((cfg["circle"].get("exact") or {}).get("ks", [2, 9]))
@@ -136,17 +168,37 @@ def test_every_stage_of_every_experiment_planned(paper_dry_run):
     planned_rules = {rule for rule, _, _ in job_blocks(paper_dry_run)}
     # every stage file (workflow/rules/<stage>.smk) contributes jobs to the paper DAG
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        rules = set(re.findall(r"^rule (\w+):", smk.read_text(), re.M))
+        rules = set(re.findall(r"^(?:rule|checkpoint) (\w+):", smk.read_text(), re.M))
         if smk.stem in ("common", "figures") or not rules:
             continue
         assert rules & planned_rules, f"no job of {smk.name} ({sorted(rules)}) in the paper DAG"
-    # and each image experiment reaches classification for every K
-    for exp in (e for e in cfg["experiments"] if e != "circle"):
-        for k in cfg["images"][exp]["ks"]:
-            assert f"results/{cfg['run_name']}/{exp}/K{k}/classes.parquet" in paper_dry_run, (
-                exp,
-                k,
-            )
+    # and each image experiment (or its sweep) reaches classification for every K
+    run = f"results/{cfg['run_name']}"
+    for exp, ks in planned_grids(cfg).items():
+        for k in ks:
+            assert f"{run}/{exp}/K{k}/classes.parquet" in paper_dry_run, (exp, k)
+    # and the tables
+    for name in ("table1_kgrid", "table2_thresholds", "table3_models"):
+        assert f"{run}/tables/{name}.md" in paper_dry_run, name
+
+
+def test_capacity_variants_plan_their_own_sparse_sweep(paper_dry_run):
+    cfg = paper_config()
+    run = f"results/{cfg['run_name']}"
+    swept = [e for e in cfg["experiments"] if e != "circle" and cfg["images"][e]["ks"] == "sweep"]
+    assert swept == ["cifar10_nf64", "cifar10_nf96", "church_nf64", "church_nf96"]
+    for e in swept:
+        exp = cfg["images"][e]
+        sweep = sparse_grid(DATASET_SIZES[exp["dataset"]], 500)
+        # the workflow's own sweep rule agrees with memgen.kgrid's, and the dry run says so
+        assert f"the K grid of {e} comes from its sparse sweep {e}_sweep (K = " + ", ".join(
+            map(str, sweep)
+        ) in paper_dry_run
+        assert f"output: {run}/{e}/kgrid.parquet, {run}/{e}/kgrid.json" in paper_dry_run
+        # the sweep trains its own models with the variant's network, not the 128-channel grid's
+        for k in sweep:
+            assert f"{run}/{e}_sweep/K{k}/model/config.json" in paper_dry_run, (e, k)
+        assert f"{run}/{e}/K2/" not in paper_dry_run  # K grid not known before the sweep
 
 
 def test_gpu_jobs_on_gpu_partition_cpu_jobs_not(paper_dry_run):

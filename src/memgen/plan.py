@@ -50,11 +50,37 @@ def measured_steps_per_s(results_md: Path | None) -> dict[str, float]:
     return {k: float(v) for k, v in rows}
 
 
+def _expand_sweeps(images: dict) -> dict:
+    """Experiments with `ks: sweep` as two planned experiments: the sweep, with its sparse grid, and
+    the dense grid, whose K are only known after the sweep: K1/K2 from kgrid.k1/k2 when fixed, else
+    assumed at the sweep's third and sixth K (2000 and 16000 from 500, the paper's CIFAR-10 and
+    LSUN values). Models of K shared with the sweep are copies (``shared``, not trained again)."""
+    from memgen.kgrid import POOL_SIZES, KGridConfig, dense_grid, sparse_grid
+
+    out = {}
+    for name, exp in images.items():
+        if exp.get("ks") != "sweep":
+            out[name] = exp
+            continue
+        cfg = KGridConfig.from_dict(exp.get("kgrid") or {})
+        n = cfg.pool_size or POOL_SIZES.get(exp["dataset"])
+        if n is None:
+            raise ValueError(f"{name}: ks: sweep on a {exp['dataset']!r} data set needs kgrid.pool_size")
+        sweep = sparse_grid(n, cfg.sparse_start)
+        k1 = cfg.k1 or sweep[min(2, len(sweep) - 3)]
+        k2 = cfg.k2 or sweep[min(5, len(sweep) - 2)]
+        grid = dense_grid(k1, k2, n, cfg.n_low, cfg.n_mid, cfg.n_high, cfg.k_min)
+        out[f"{name}_sweep"] = {**exp, "ks": sweep}
+        out[name] = {**exp, "ks": grid, "_shared": len(set(grid) & set(sweep)),
+                     "_note": f"K grid assumed (K1={k1}, K2={k2})"}  # fmt: skip
+    return out
+
+
 def plan(config: dict, steps_per_s: float | None = None, measured: dict | None = None,
          experiments: list[str] | None = None) -> pd.DataFrame:  # fmt: skip
     rows = []
-    for name, exp in (config.get("images") or {}).items():
-        if experiments and name not in experiments:
+    for name, exp in _expand_sweeps(config.get("images") or {}).items():
+        if experiments and name.removesuffix("_sweep") not in experiments and name not in experiments:
             continue
         model = {**_defaults("model"), **(exp.get("model") or {})}
         train = {**_defaults("train"), **(exp.get("train") or {})}
@@ -72,7 +98,7 @@ def plan(config: dict, steps_per_s: float | None = None, measured: dict | None =
             raise ValueError(f"no throughput for {name} (model {key!r}); pass --steps-per-s")
         ks = list(exp["ks"])
         iters = train["iterations"]
-        iters = sum(iters) if isinstance(iters, list) else iters * len(ks)
+        iters = sum(iters) if isinstance(iters, list) else iters * (len(ks) - exp.get("_shared", 0))
         batch = (
             train["batch_size"]
             if isinstance(train["batch_size"], int)
@@ -84,6 +110,8 @@ def plan(config: dict, steps_per_s: float | None = None, measured: dict | None =
         trained = not model.get("reuse")
         train_h = iters / sps / 3600 if trained else 0.0
         sample_h = sum(n) * sample["steps"] / (3 * batch * sps) / 3600
+        if exp.get("_note"):
+            source = f"{source}; {exp['_note']}"
         rows.append({"experiment": name, "models": len(ks), "preset": key, "steps_per_s": round(sps, 3),
                      "source": source, "train_gpu_h": round(train_h, 1), "samples": sum(n),
                      "sample_gpu_h": round(sample_h, 1), "total_gpu_h": round(train_h + sample_h, 1)})  # fmt: skip

@@ -29,6 +29,7 @@ from torch import nn
 
 from memgen.io import config_hash, torch_save, write_parquet
 from memgen.models import build_model, check_model_dir
+from memgen.models.pipeline_files import write_pipeline_files
 from memgen.schedules import DDPMSchedule
 from memgen.sections import check_keys, dataclass_fields
 
@@ -180,6 +181,7 @@ def save_model_atomic(net: nn.Module, model_dir: Path, info: dict[str, Any]) -> 
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".tmp", dir=model_dir.parent))
     try:
         net.save_pretrained(tmp, safe_serialization=True)
+        write_pipeline_files(tmp)  # noise schedule (+ pipeline index): loadable by diffusers alone
         (tmp / DONE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
         old = None
         if model_dir.exists():  # os.replace cannot overwrite a non-empty directory
@@ -191,6 +193,36 @@ def save_model_atomic(net: nn.Module, model_dir: Path, info: dict[str, Any]) -> 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def copy_trained_model(
+    src_dir: Path, src_log: Path, model_dir: Path, log_path: Path, experiment: str
+) -> None:
+    """Copy a finished model of the same fingerprint (and its log) instead of training it again.
+
+    Used when two experiments need the same model, e.g. a dense K grid that shares K with the sparse
+    sweep it was derived from. The copy is atomic like a save; the log names the new experiment and
+    records where the model came from.
+    """
+    from memgen.io import read_parquet, read_provenance
+
+    model_dir = Path(model_dir)
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".tmp", dir=model_dir.parent))
+    try:
+        shutil.copytree(src_dir, tmp, dirs_exist_ok=True)
+        if not (tmp / "scheduler_config.json").exists():  # a model saved before schedules were kept
+            write_pipeline_files(tmp)
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        os.replace(tmp, model_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    df = read_parquet(src_log)
+    df["experiment"] = experiment
+    info = {**read_provenance(src_log), "experiment": experiment, "copied_from": str(src_dir)}
+    write_parquet(df, log_path, provenance=info, sort_by=["step"])
 
 
 class NonFiniteLossError(RuntimeError):
@@ -207,11 +239,14 @@ def train_model(
     scratch_dir: str | Path,
     provenance: dict[str, Any] | None = None,
     progress: bool = True,
+    reuse_from: tuple[str | Path, str | Path] | None = None,
 ) -> Path:
     """Train an eps-model on ``data`` (K, C, H, W) in [-1, 1]; write the EMA model and the log.
 
     Resumes from ``scratch_dir/ckpt.pt`` when its fingerprint matches; a complete ``model_dir``
-    with the same fingerprint is returned as is (never retrained).
+    with the same fingerprint is returned as is (never retrained). ``reuse_from`` = (model dir,
+    log) of another experiment: copied when it is complete and of the same fingerprint (same model
+    config, training config, K and training images), else ignored with a warning.
     """
     cfg = train_cfg
     model_dir, log_path, scratch_dir = Path(model_dir), Path(log_path), Path(scratch_dir)
@@ -233,6 +268,13 @@ def train_model(
             "model %s already trained (fingerprint %s): not retraining", model_dir, fingerprint
         )
         return model_dir
+    if reuse_from is not None:
+        src_dir, src_log = (Path(p) for p in reuse_from)
+        if model_is_complete(src_dir, fingerprint) and src_log.exists():
+            log.info("copying the identical finished model %s (fingerprint %s)", src_dir, fingerprint)
+            copy_trained_model(src_dir, src_log, model_dir, log_path, provenance.get("experiment", ""))
+            return model_dir
+        log.warning("%s is not a finished model of this fingerprint (%s): training", src_dir, fingerprint)
     if cfg.log_every < 1 or cfg.checkpoint_every < 1:
         raise ValueError("train.log_every and train.checkpoint_every must be >= 1")
 

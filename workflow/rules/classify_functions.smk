@@ -33,9 +33,7 @@ def classify_per_k(name):
 def classify_figure_params(wildcards):
     return {
         "plots": plot_params(),
-        "critical_k": " ".join(
-            str(k) for k in exp_cfg(wildcards.E).get("critical_k", [])
-        ),
+        "critical_k": " ".join(str(k) for k in critical_ks_of(wildcards.E)),
         "per_class": classify_cfg(wildcards.E)["examples_per_class"],
     }
 

@@ -1,15 +1,18 @@
 # Shared set-up: config validation, constants, wildcard constraints and get_* helpers.
 # The only file with workflow-level Python; rule files call these helpers by name.
+import contextlib
 import copy
 import gc
 import inspect
+import json
 import os
 import re
+import sys
 import types
 
 import jsonschema
 import yaml
-from snakemake.exceptions import WorkflowError
+from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
 from snakemake.utils import validate
 
 # Garbage collector, tuned before the DAG is built. Every full collection rescans all tracked
@@ -36,6 +39,7 @@ IMAGE_SECTIONS = [
     "basins",
     "curvature",
     "energy",
+    "kgrid",
 ]
 # Pool sizes of the readers whose size is known without reading the data (paper Table 1 N).
 DATASET_SIZES = {
@@ -142,15 +146,120 @@ def _validate_config():
                 f"sections/{section}.schema.yaml",
                 f"images.{name}.{section}",
             )
-        _check_ks(
-            exp["ks"],
-            f"images.{name}.ks",
-            DATASET_SIZES.get(exp["dataset"]),
-            f"the {exp['dataset']} data set",
-        )
+        if exp["ks"] != "sweep":
+            _check_ks(
+                exp["ks"],
+                f"images.{name}.ks",
+                DATASET_SIZES.get(exp["dataset"]),
+                f"the {exp['dataset']} data set",
+            )
+
+
+# Per-K config values (a list aligned with ks); impossible when the grid comes from a sweep.
+PER_K_KEYS = {
+    "train": ("iterations", "batch_size", "lr", "ema_decay"),
+    "basins": ("delta",),
+    "thresholds": ("delta_m", "delta_s"),
+}
+
+
+def sparse_sweep_ks(n, start):
+    """K = start * 2^j below n, plus n: the same rule as memgen.kgrid.sparse_grid (the workflow
+    itself does not import memgen, which may live in the jobs' environment only)."""
+    ks, k = [], start
+    while k < n:
+        ks.append(k)
+        k *= 2
+    return ks + [n]
+
+
+def sweep_pool_size(E):
+    """N of a `ks: sweep` experiment: kgrid.pool_size, else the data set's official size."""
+    exp = config["images"][E]
+    return exp["kgrid"].get("pool_size") or DATASET_SIZES.get(exp["dataset"])
+
+
+def _add_sweep_experiments():
+    """For each enabled experiment E with `ks: sweep`, add the experiment E_sweep that trains and
+    classifies one model per sparse-sweep K; E's own grid is derived from it (rule kgrid).
+
+    Returns {E: E_sweep}. The sweep copies E's settings (so its models are E's models: the dense
+    grid copies the ones it shares instead of training them again) without the per-class analyses.
+    """
+    sweeps = {}
+    images = config["images"]
+    for name in [e for e in config["experiments"] if e != "circle"]:
+        exp = images[name]
+        if exp["ks"] != "sweep":
+            continue
+        where = f"images.{name}"
+        kg = exp["kgrid"]
+        n = sweep_pool_size(name)
+        if n is None:
+            raise WorkflowError(
+                f"Invalid configuration: config key '{where}.ks' is 'sweep', but the size of a "
+                f"'{exp['dataset']}' data set is not known before it is read; set "
+                f"'{where}.kgrid.pool_size' (or list ks explicitly)"
+            )
+        if kg["sparse_start"] >= n:
+            raise WorkflowError(
+                f"Invalid configuration: config key '{where}.kgrid.sparse_start' = "
+                f"{kg['sparse_start']} is not below the {exp['dataset']} data set size N = {n}; "
+                f"the sweep would hold N only (choose e.g. {max(1, n // 64)})"
+            )
+        for key in ("k1", "k2"):
+            if kg[key] is not None and not kg["k_min"] < kg[key] < n:
+                raise WorkflowError(
+                    f"Invalid configuration: config key '{where}.kgrid.{key}' = {kg[key]} must lie "
+                    f"between kgrid.k_min = {kg['k_min']} and N = {n}"
+                )
+        if kg["k1"] is not None and kg["k2"] is not None and kg["k1"] >= kg["k2"]:
+            raise WorkflowError(
+                f"Invalid configuration: config keys '{where}.kgrid.k1' ({kg['k1']}) and "
+                f"'.k2' ({kg['k2']}): K1 must be smaller than K2"
+            )
+        for section, keys in PER_K_KEYS.items():
+            for key in keys:
+                if isinstance(exp[section].get(key), list):
+                    raise WorkflowError(
+                        f"Invalid configuration: config key '{where}.{section}.{key}' is a per-K "
+                        "list, but the K grid of this experiment comes from its sweep (ks: sweep); "
+                        "give a single value"
+                    )
+        sweep = f"{name}_sweep"
+        if sweep in images:
+            raise WorkflowError(
+                f"Invalid configuration: experiment name 'images.{sweep}' is reserved for the "
+                f"sparse sweep of '{name}' (ks: sweep); rename it"
+            )
+        block = copy.deepcopy(exp)
+        block["ks"] = sparse_sweep_ks(n, kg["sparse_start"])
+        block["critical_k"] = []
+        for section in ("basins", "curvature", "energy"):
+            block[section]["enabled"] = False
+        images[sweep] = block
+        sweeps[name] = sweep
+    # each sweep runs as an experiment of its own, listed just before the experiment it serves
+    config["experiments"] = [
+        x
+        for e in config["experiments"]
+        for x in ([sweeps[e]] if e in sweeps else []) + [e]
+    ]
+    return sweeps
 
 
 _validate_config()
+SWEEPS = _add_sweep_experiments()
+if SWEEPS and workflow.is_main_process:
+    # what a dry run cannot list yet: the dense grids wait for their sweeps
+    for _E, _S in SWEEPS.items():
+        _ks = config["images"][_S]["ks"]
+        print(
+            f"memgen: the K grid of {_E} comes from its sparse sweep {_S} (K = "
+            f"{', '.join(map(str, _ks))}); its models are planned once the sweep is classified "
+            f"and rule kgrid has written {_E}/kgrid.json",
+            file=sys.stderr,
+        )
 
 RUN = f"results/{config['run_name']}"
 EXPERIMENTS = list(config["experiments"])
@@ -163,7 +272,63 @@ def exp_cfg(E):
 
 
 def ks_of(E):
+    """The K grid of E: from the config, or (ks: sweep) from E's kgrid checkpoint.
+
+    For a swept experiment this raises Snakemake's incomplete-checkpoint signal until the sweep
+    has been classified and `kgrid` has run; Snakemake then re-evaluates the asking job.
+    """
+    if E in SWEEPS:
+        return list(kgrid_info(E)["ks"])
     return list(exp_cfg(E)["ks"])
+
+
+_KGRID_CACHE = {}
+
+
+def kgrid_info(E):
+    """K1, K2, N and the dense grid of a swept experiment (its kgrid.json, read once per version)."""
+    path = checkpoints.kgrid.get(E=E).output.json
+    stamp = os.stat(path).st_mtime_ns
+    if _KGRID_CACHE.get(path, (None,))[0] != stamp:
+        with open(path) as fh:
+            _KGRID_CACHE[path] = (stamp, json.load(fh))
+    return _KGRID_CACHE[path][1]
+
+
+def grid_pending(E):
+    """True while the K grid of a swept experiment E is not known (sweep or kgrid not done)."""
+    if E not in SWEEPS:
+        return False
+    try:
+        kgrid_info(E)
+    except IncompleteCheckpointException:
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def known_grids_only():
+    """While target lists are built: leave out of IMAGE_EXPS the experiments whose K grid is not
+    known yet, and yield their kgrid.json files to request instead.
+
+    A target rule that requests these files depends on the kgrid checkpoint, so Snakemake re-evaluates
+    it once the sweep is done and then plans the dense grid; the other experiments are planned at once.
+    """
+    pending = [E for E in IMAGE_EXPS if grid_pending(E)]
+    saved = list(IMAGE_EXPS)
+    IMAGE_EXPS[:] = [E for E in saved if E not in pending]
+    try:
+        yield [f"{RUN}/{E}/kgrid.json" for E in pending]
+    finally:
+        IMAGE_EXPS[:] = saved
+
+
+def critical_ks_of(E):
+    """K1, K2 of E: from its kgrid (ks: sweep) or the configured critical_k (may be empty)."""
+    if E in SWEEPS:
+        info = kgrid_info(E)
+        return [info["K1"], info["K2"]]
+    return list(exp_cfg(E).get("critical_k", []))
 
 
 def per_k(value, E, k, key="value"):

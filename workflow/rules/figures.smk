@@ -8,5 +8,5 @@ include: "figures_functions.smk"
 
 rule all_figures:
     input:
-        all_figure_files(),
+        all_figure_files,
     localrule: True

@@ -65,6 +65,8 @@ def split_seed(wildcards):
 
 
 def split_max_k(wildcards):
+    if wildcards.E in SWEEPS:  # a grid from a sweep always ends at N
+        return sweep_pool_size(wildcards.E)
     return max(ks_of(wildcards.E))
 
 

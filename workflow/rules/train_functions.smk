@@ -41,6 +41,36 @@ def train_train_json(wildcards):
     return json.dumps(train_section(wildcards.E, wildcards.k), sort_keys=True)
 
 
+def train_reused_from(E, k):
+    """The sweep experiment whose model of this K E copies (same settings, same K), or None."""
+    sweep = SWEEPS.get(E)
+    return sweep if sweep and int(k) in exp_cfg(sweep)["ks"] else None
+
+
+def train_reuse_params(wildcards):
+    sweep = train_reused_from(wildcards.E, wildcards.k)
+    if sweep is None:
+        return {"model": "", "log": ""}
+    return {
+        "model": f"{RUN}/{sweep}/K{wildcards.k}/model",
+        "log": f"{RUN}/{sweep}/K{wildcards.k}/train_log.parquet",
+    }
+
+
+def train_reuse_inputs(wildcards):
+    sweep = train_reused_from(wildcards.E, wildcards.k)
+    if sweep is None:
+        return []
+    return [
+        f"{RUN}/{sweep}/K{wildcards.k}/{name}"
+        for name in (
+            "model/config.json",
+            "model/diffusion_pytorch_model.safetensors",
+            "train_log.parquet",
+        )
+    ]
+
+
 def train_sec_per_step(E):
     model = exp_cfg(E)["model"]
     return TRAIN_SEC_PER_STEP.get(model.get("preset") or model.get("kind"), 0.5)
@@ -48,6 +78,8 @@ def train_sec_per_step(E):
 
 def train_runtime(wildcards, attempt):
     """Minutes for one attempt: iterations x time per step, 1.5x margin, capped at 48 h."""
+    if train_reused_from(wildcards.E, wildcards.k):
+        return 10 * attempt  # a copy
     iters = train_section(wildcards.E, wildcards.k)["iterations"]
     minutes = iters * train_sec_per_step(wildcards.E) / 60 * 1.5 + 10
     return int(min(2880, minutes * attempt))
@@ -58,6 +90,7 @@ def train_mem_mb(wildcards, attempt):
 
 
 def train_gpus(wildcards):
+    # also for a copy of the sweep's model: the SLURM profile picks the partition by rule
     return gpus_for(wildcards.E, "train")
 
 

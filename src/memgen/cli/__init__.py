@@ -21,6 +21,7 @@ STAGE_MODULES = [
     "memgen.cli.analysis",
     "memgen.cli.extras",
     "memgen.cli.figures",
+    "memgen.cli.tables",
 ]
 
 

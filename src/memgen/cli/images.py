@@ -67,6 +67,7 @@ def _train(args: argparse.Namespace) -> int:
         data, model_cfg, cfg, args.model_dir, args.log, args.scratch,
         provenance={"experiment": args.experiment, "pool": str(args.pool)},
         progress=not args.no_progress,
+        reuse_from=(args.reuse_model, args.reuse_log) if args.reuse_model else None,
     )  # fmt: skip
     return 0
 
@@ -135,6 +136,13 @@ def register(subparsers) -> None:
         required=True,
         help="resumable checkpoint directory (kept when the job is killed; not a Snakemake output)",
     )
+    p.add_argument(
+        "--reuse-model",
+        default="",
+        help="model dir of another experiment to copy instead of training, if it is finished and "
+        "identical (same model/train config, K and training images); empty: train",
+    )
+    p.add_argument("--reuse-log", default="", help="training log parquet of --reuse-model")
     p.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
     p.set_defaults(func=_train)
 

@@ -99,6 +99,9 @@ def check_model_dir(model_dir: str | Path) -> Path:
 def load_net(model_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """The raw diffusers network saved in ``model_dir`` (class from its config.json)."""
     model_dir = check_model_dir(model_dir)
+    from memgen.models.pipeline_files import check_scheduler_config
+
+    check_scheduler_config(model_dir)
     cls_name = json.loads((model_dir / "config.json").read_text()).get("_class_name")
     if cls_name == "ResidualMLP":
         from memgen.models.mlp import ResidualMLP as cls
