@@ -113,6 +113,22 @@ def torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def use_style(style: str | None) -> None:
+    """Apply the matplotlib style of config ``plots.style``; a name matplotlib does not know is a
+    one-line error naming the key (never a traceback)."""
+    if not style or style == "default":
+        return
+    import matplotlib.pyplot as plt
+
+    try:
+        plt.style.use(style)
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"plots.style {style!r} is not a matplotlib style (use one of "
+            f"{', '.join(sorted(plt.style.available)[:8])}, ... or 'default'): {err}"
+        ) from err
+
+
 def save_figure(fig, stem: str | os.PathLike, dpi: int | None = None) -> list[Path]:
     """Save a matplotlib figure as ``<stem>.png`` and ``<stem>.pdf`` atomically.
 

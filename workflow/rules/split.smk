@@ -44,8 +44,8 @@ rule split:
         max_k=split_max_k,
         impl_version=split_impl_version,
     shell:
-        "memgen split --dataset {params.dataset} --data-root '{params.data_root}'"
-        " --path '{params.path}' --seed {params.seed} --experiment {wildcards.E}"
+        "memgen split --dataset {params.dataset} --data-root={params.data_root:q}"
+        " --path={params.path:q} --seed {params.seed} --experiment {wildcards.E}"
         " --max-k {params.max_k} --out-split {output.split} --out-pool {output.pool}"
         " > {log} 2>&1"
 
@@ -72,5 +72,5 @@ rule split_check:
         data_root=config["data_root"],
         path=split_path,
     shell:
-        "memgen split-check --dataset {params.dataset} --data-root '{params.data_root}'"
-        " --path '{params.path}' --split {input.split} --out {output.check} > {log} 2>&1"
+        "memgen split-check --dataset {params.dataset} --data-root={params.data_root:q}"
+        " --path={params.path:q} --split {input.split} --out {output.check} > {log} 2>&1"
