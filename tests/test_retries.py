@@ -4,7 +4,6 @@ retry settings; the rules that do retry get more time and memory per attempt."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import yaml
