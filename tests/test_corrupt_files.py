@@ -256,3 +256,35 @@ def test_model_directory_follows_the_umask(tmp_path, umask, dir_mode, file_mode)
     assert len(files) == 3
     assert {f.stat().st_mode & 0o777 for f in files} == {file_mode}
     assert (tmp_path / "other.pt").stat().st_mode & 0o777 == file_mode
+
+
+SPARSE_CHILD = r"""
+import sys, numpy as np
+from memgen.data.pool import write_pool
+from memgen.io import DiskFullError
+raw = np.zeros((64, 32, 32, 3), np.uint8)  # 786 kB of float32 pool: more than the file system holds
+try:
+    write_pool(raw, np.arange(64), lambda a: a.astype(np.float32), sys.argv[1] + "/train_pool.npy")
+except DiskFullError as err:
+    print(err)
+"""
+
+
+def test_memory_mapped_write_on_a_full_disk_is_an_error_not_sigbus(tmp_path):
+    import sys
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True
+    ).returncode:
+        pytest.skip("needs root and mount to create a small tmpfs")
+    try:
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+        proc = subprocess.run([sys.executable, "-c", SPARSE_CHILD, str(mnt)], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr  # -7 would be SIGBUS
+        assert f"no space left on {mnt}" in proc.stdout
+        assert list(mnt.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)

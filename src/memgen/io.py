@@ -95,6 +95,25 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         raise
 
 
+def preallocate(path: str | os.PathLike) -> None:
+    """Reserve the disk blocks of a file created sparse (``np.lib.format.open_memmap``).
+
+    Writing into a memory map on a full file system kills the process with SIGBUS; reserving the
+    blocks first turns that into :class:`DiskFullError` before any work is done.
+    """
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb+") as fh:
+            os.posix_fallocate(fh.fileno(), 0, size)
+    except OSError as err:
+        if err.errno in DISK_FULL:
+            raise disk_full_error(err, path) from err
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    except AttributeError:  # no posix_fallocate (macOS): write and hope
+        pass
+
+
 def set_aside(path: str | os.PathLike, reason: str) -> Path:
     """Rename an unusable scratch file to ``<name>.corrupt`` (kept for inspection), warning why."""
     path = Path(path)

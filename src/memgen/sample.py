@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from memgen.io import atomic_path, config_hash, set_aside, write_parquet
+from memgen.io import atomic_path, config_hash, preallocate, set_aside, write_parquet
 from memgen.models import WEIGHT_FILES, check_model_dir, load_eps_model
 from memgen.samplers import ddim_from, ddpm_ancestral
 from memgen.schedules import DDPMSchedule
@@ -136,6 +136,7 @@ def sample_model(
     # Consolidate into one memory-mappable array without holding every shard twice in memory.
     with atomic_path(out_npy, ".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, h, w, c))
+        preallocate(tmp)
         for s in range(n_shards):
             out[s * cfg.shard_size : s * cfg.shard_size + cfg.shard_size] = np.load(
                 shard_dir / f"shard_{s:05d}.npy"
