@@ -116,8 +116,9 @@ def test_empty_path_is_passed_as_an_empty_argument(tmp_path):
         ({"device": "cpu; touch marker"}, "device"),
         ({"images": {"digits": {"neighbors": {"metric": "l2 $(touch marker)"}}}}, "neighbors.metric"),
         ({"circle": {"train": {"device": "cpu`touch marker`"}}}, "circle.train.device"),
+        ({"images": {"digits": {"model": {"reuse": "x; touch marker"}}}}, "digits.model.reuse"),
     ],
-    ids=["run_name", "device", "metric", "circle-device"],
+    ids=["run_name", "device", "metric", "circle-device", "model-reuse"],
 )
 def test_restricted_string_keys_refuse_metacharacters_before_running(tmp_path, bad, key):
     overlay = _overlay(tmp_path, bad)
