@@ -72,10 +72,15 @@ def previous_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
+def _next_path(path: Path) -> Path:
+    # Complete once it exists (written atomically); only seen if a kill fell between two renames.
+    return path.with_name(f".{path.name}.next")
+
+
 def save_resumable(state: dict[str, Any], path: str | os.PathLike) -> Path:
     """Atomically write ``state`` to ``path``, keeping the checkpoint it replaces as ``*.prev.pt``."""
     path = Path(path)
-    tmp_target = path.with_name(f".{path.name}.next")
+    tmp_target = _next_path(path)
     torch_save(state, tmp_target)  # complete and fsynced before anything is renamed
     if path.exists():
         os.replace(path, previous_path(path))
@@ -89,7 +94,7 @@ def load_resumable(path: str | os.PathLike) -> dict[str, Any] | None:
     Unreadable or unsafe files are set aside with a warning naming them; never raises for them.
     """
     path = Path(path)
-    for candidate in (path, previous_path(path)):
+    for candidate in (path, _next_path(path), previous_path(path)):
         if not candidate.exists():
             continue
         try:
