@@ -68,3 +68,34 @@ def test_touch_reruns_only_the_check_and_changed_content_fails_it(tmp_path):
     assert "rule split:" not in out  # ancient(): the split (and so every model) is not rerun
     log = (tmp_path / "results/tiny/logs/split_check/mnist.log").read_text()
     assert "data file changed since split" in log and "index 3" in log
+
+
+def test_changed_content_with_the_old_mtime_is_still_checked(tmp_path):
+    """tar x / rsync -a / cp -p restore the modification time; the check must rerun anyway."""
+    data = tmp_path / "data"
+    raw = np.random.default_rng(1).integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    idx = write_mnist(data, raw)
+    overlay = tmp_path / "mnist.yaml"
+    overlay.write_text(
+        yaml.safe_dump(
+            {"experiments": ["mnist"], "data_root": str(data), "images": {"mnist": {"ks": [2, 5]}}}
+        )
+    )
+    cfg = (DEMO, TINY, overlay)
+    targets = [f"results/tiny/mnist/{n}" for n in ("split.parquet", "split_check.json")]
+    snakemake(tmp_path, "--cores", "1", *targets, configfiles=cfg)
+    proc = snakemake(tmp_path, "-n", *targets, configfiles=cfg)
+    assert "Nothing to be done" in proc.stdout + proc.stderr  # unchanged data: nothing reruns
+
+    old = idx.stat()
+    changed = raw.copy()
+    changed[7, 1, 1] ^= 1
+    write_mnist(data, changed)
+    os.utime(idx, ns=(old.st_atime_ns, old.st_mtime_ns))  # as `cp -p` of another version leaves it
+    assert idx.stat().st_mtime_ns == old.st_mtime_ns
+    proc = snakemake(tmp_path, "--cores", "1", *targets, configfiles=cfg, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "rule split_check:" in out
+    assert "rule split:" not in out
+    log = (tmp_path / "results/tiny/logs/split_check/mnist.log").read_text()
+    assert "data file changed since split" in log and "index 7" in log

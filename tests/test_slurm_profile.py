@@ -66,7 +66,8 @@ def test_profile_core_settings(monkeypatch):
     assert args["executor"] == "slurm"
     for flag in ("rerun-incomplete", "keep-going", "printshellcmds", "slurm-requeue"):
         assert args[flag] == "True", flag
-    assert int(args["jobs"]) >= 10 and int(args["retries"]) >= 1
+    # Retries are per rule (only what can succeed on retry); the profile retries nothing else.
+    assert int(args["jobs"]) >= 10 and int(args["retries"]) == 0
     assert int(args["latency-wait"]) >= 30
     # sacct reports an scancel'ed job as "CANCELLED by <uid>" and snakemake then waits forever.
     assert args["slurm-status-command"] == "squeue"

@@ -8,9 +8,12 @@ mid-write (SIGKILL, SLURM timeout, preemption) never leaves a file that looks co
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
+import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,6 +25,46 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PROVENANCE_KEY = b"memgen"
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(RuntimeError):
+    """A write failed because the file system (or the user's quota) is full."""
+
+
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` as the process umask would leave it for a newly created file or directory."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """True for a write error caused by a full file system or quota (also when a library such as
+    safetensors reports the OS error only in its message)."""
+    seen = set()
+    while err is not None and id(err) not in seen:  # torch re-raises ENOSPC as a RuntimeError
+        seen.add(id(err))
+        if isinstance(err, DiskFullError) or (isinstance(err, OSError) and err.errno in DISK_FULL):
+            return True
+        text = str(err)
+        if "No space left on device" in text or "StorageFull" in text or "quota exceeded" in text:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def disk_full_error(err: BaseException, target: str | os.PathLike) -> DiskFullError:
+    """The one-line error for a write that hit a full file system or quota."""
+    where = Path(target).parent
+    try:
+        free = f"{shutil.disk_usage(where).free / 2**20:.0f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFullError(
+        f"no space left on {where} ({free}) while writing {Path(target).name}: free some space "
+        "(or point the results at a larger file system) and rerun; finished outputs are kept"
+    )
 
 
 @contextlib.contextmanager
@@ -29,7 +72,8 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success rename it onto ``target``.
 
     On any exception the temporary file is removed and ``target`` is left untouched.
-    ``suffix`` keeps extension-sensitive writers (``np.save``, matplotlib) happy.
+    ``suffix`` keeps extension-sensitive writers (``np.save``, matplotlib) happy. A full file
+    system or quota becomes :class:`DiskFullError` ("no space left on <folder>").
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -41,14 +85,42 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         # mkstemp creates 0600 files; give results the usual umask-based mode so collaborators can read them.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        os.chmod(tmp_path, umask_mode(0o666))
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if is_disk_full(err) and not isinstance(err, DiskFullError):
+            raise disk_full_error(err, target) from err
         raise
+
+
+def preallocate(path: str | os.PathLike) -> None:
+    """Reserve the disk blocks of a file created sparse (``np.lib.format.open_memmap``).
+
+    Writing into a memory map on a full file system kills the process with SIGBUS; reserving the
+    blocks first turns that into :class:`DiskFullError` before any work is done.
+    """
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb+") as fh:
+            os.posix_fallocate(fh.fileno(), 0, size)
+    except OSError as err:
+        if err.errno in DISK_FULL:
+            raise disk_full_error(err, path) from err
+        if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    except AttributeError:  # no posix_fallocate (macOS): write and hope
+        pass
+
+
+def set_aside(path: str | os.PathLike, reason: str) -> Path:
+    """Rename an unusable scratch file to ``<name>.corrupt`` (kept for inspection), warning why."""
+    path = Path(path)
+    bad = path.with_name(path.name + ".corrupt")
+    os.replace(path, bad)
+    logging.getLogger(__name__).warning("%s; set aside as %s", reason, bad)
+    return bad
 
 
 def config_hash(cfg: Any) -> str:
@@ -108,9 +180,27 @@ def write_json(obj: Any, path: str | os.PathLike) -> Path:
 def torch_save(obj: Any, path: str | os.PathLike) -> Path:
     import torch
 
-    with atomic_path(path, ".pt") as tmp:
-        torch.save(obj, tmp)
+    # Through a Python file object: a full disk then raises OSError(ENOSPC) (a path makes torch's
+    # C++ writer fail with an opaque "unexpected pos" instead).
+    with atomic_path(path, ".pt") as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
     return Path(path)
+
+
+def use_style(style: str | None) -> None:
+    """Apply the matplotlib style of config ``plots.style``; a name matplotlib does not know is a
+    one-line error naming the key (never a traceback)."""
+    if not style or style == "default":
+        return
+    import matplotlib.pyplot as plt
+
+    try:
+        plt.style.use(style)
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"plots.style {style!r} is not a matplotlib style (use one of "
+            f"{', '.join(sorted(plt.style.available)[:8])}, ... or 'default'): {err}"
+        ) from err
 
 
 def save_figure(fig, stem: str | os.PathLike, dpi: int | None = None) -> list[Path]:

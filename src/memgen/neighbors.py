@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from .embeddings import LpipsEmbedder, embed_array, to_unit_block
+from .io import preallocate
 
 log = logging.getLogger(__name__)
 from memgen.metrics import METRICS  # noqa: E402  (re-exported)
@@ -265,6 +266,7 @@ def search(
             dim = embedder.dim(h, w, c)
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="memgen-nn-"))
             r_emb = np.lib.format.open_memmap(f"{tmp}/ref.npy", "w+", np.float32, (n_ref, dim))
+            preallocate(f"{tmp}/ref.npy")  # $TMPDIR full: a clear error, not SIGBUS
             embed_array(reference[:n_ref], embedder, r_emb, batch_size, progress)
             if same:
                 q_emb = r_emb
@@ -272,6 +274,7 @@ def search(
                 q_emb = np.lib.format.open_memmap(
                     f"{tmp}/qry.npy", "w+", np.float32, (len(queries), dim)
                 )
+                preallocate(f"{tmp}/qry.npy")
                 embed_array(queries, embedder, q_emb, batch_size, progress)
             q_rows, r_rows = Rows(q_emb), Rows(r_emb)
             facts["embedding_dim"] = dim

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from memgen.io import atomic_path, config_hash, write_parquet
+from memgen.io import atomic_path, config_hash, preallocate, set_aside, write_parquet
 from memgen.models import WEIGHT_FILES, check_model_dir, load_eps_model
 from memgen.samplers import ddim_from, ddpm_ancestral
 from memgen.schedules import DDPMSchedule
@@ -123,6 +123,9 @@ def sample_model(
         size = min(cfg.shard_size, n - s * cfg.shard_size)
         seed = shard_seed(cfg.seed, k, s)
         path = shard_dir / f"shard_{s:05d}.npy"
+        if path.exists() and not _shard_ok(path, (size, h, w, c)):
+            # Scratch is no Snakemake output (--forcerun would not clear it): heal it here.
+            set_aside(path, f"sampling shard {path} is truncated or corrupt: regenerating it")
         if not path.exists():
             x = _draw(model, cfg, (size, c, h, w), seed, device)
             _save_npy(x.permute(0, 2, 3, 1).contiguous().float().cpu().numpy(), path)
@@ -133,6 +136,7 @@ def sample_model(
     # Consolidate into one memory-mappable array without holding every shard twice in memory.
     with atomic_path(out_npy, ".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, h, w, c))
+        preallocate(tmp)
         for s in range(n_shards):
             out[s * cfg.shard_size : s * cfg.shard_size + cfg.shard_size] = np.load(
                 shard_dir / f"shard_{s:05d}.npy"
@@ -150,6 +154,15 @@ def sample_model(
     if grid_png is not None:
         save_grid(samples[: cfg.grid_images], grid_png)
     return samples
+
+
+def _shard_ok(path: Path, shape: tuple[int, ...]) -> bool:
+    """True when ``path`` is a complete float32 shard of ``shape`` (header and data size)."""
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError):
+        return False
+    return arr.shape == shape and arr.dtype == np.float32
 
 
 def _save_npy(array: np.ndarray, path: Path) -> None:

@@ -27,7 +27,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from memgen.io import config_hash, torch_save, write_parquet
+from memgen.checkpoint import discard_previous, load_resumable, save_resumable
+from memgen.io import config_hash, disk_full_error, is_disk_full, umask_mode, write_parquet
 from memgen.models import build_model, check_model_dir
 from memgen.models.pipeline_files import write_pipeline_files
 from memgen.schedules import DDPMSchedule
@@ -139,10 +140,12 @@ class BatchOrder:
 
 # ----------------------------------------------------------------------------- RNG snapshot
 def rng_state(noise_gen: torch.Generator) -> dict[str, Any]:
+    # Tensors and plain tuples only, so the checkpoint loads with torch.load(weights_only=True).
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": np.random.get_state(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
         "python": random.getstate(),
         "noise": noise_gen.get_state(),
     }
@@ -152,7 +155,9 @@ def set_rng_state(s: dict[str, Any], noise_gen: torch.Generator) -> None:
     torch.set_rng_state(s["torch"])
     if s["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(s["cuda"])
-    np.random.set_state(s["numpy"])
+    name, keys, pos, has_gauss, gauss = s["numpy"]  # keys: a tensor, or an array (older files)
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys)
+    np.random.set_state((name, keys.astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(s["python"])
     noise_gen.set_state(s["noise"])
 
@@ -175,7 +180,11 @@ def model_is_complete(model_dir: Path, fingerprint: str | None = None) -> bool:
 
 
 def save_model_atomic(net: nn.Module, model_dir: Path, info: dict[str, Any]) -> None:
-    """save_pretrained into a temp dir next to ``model_dir``, then rename it into place."""
+    """save_pretrained into a temp dir next to ``model_dir``, then rename it into place.
+
+    The directory and its files get the modes the umask gives any other output (mkdtemp alone
+    would leave a 0700 directory that collaborators cannot read); a full disk is said as such.
+    """
     model_dir = Path(model_dir)
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", suffix=".tmp", dir=model_dir.parent))
@@ -183,6 +192,11 @@ def save_model_atomic(net: nn.Module, model_dir: Path, info: dict[str, Any]) -> 
         net.save_pretrained(tmp, safe_serialization=True)
         write_pipeline_files(tmp)  # noise schedule (+ pipeline index): loadable by diffusers alone
         (tmp / DONE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
+        for f in tmp.iterdir():
+            with open(f, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(f, umask_mode(0o666))
+        os.chmod(tmp, umask_mode(0o777))
         old = None
         if model_dir.exists():  # os.replace cannot overwrite a non-empty directory
             old = model_dir.with_name(f".{model_dir.name}.old.{os.getpid()}")
@@ -190,8 +204,10 @@ def save_model_atomic(net: nn.Module, model_dir: Path, info: dict[str, Any]) -> 
         os.replace(tmp, model_dir)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(err):
+            raise disk_full_error(err, model_dir / "diffusion_pytorch_model.safetensors") from err
         raise
 
 
@@ -309,9 +325,11 @@ def train_model(
     resume_key = config_hash(
         {"model": model_cfg, "train": cfg.numeric_dict(), "K": k, "data": data_hash}
     )
-    if ckpt_path.exists():
-        # map to CPU: RNG states must stay CPU tensors; load_state_dict moves weights to the device.
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    # Loaded to CPU (RNG states must stay CPU tensors; load_state_dict moves weights to the
+    # device) with weights_only=True; an unreadable checkpoint is set aside with a warning and the
+    # previous one (or a fresh start) is used instead.
+    state = load_resumable(ckpt_path)
+    if state is not None:
         if state.get("resume_key") == resume_key:
             net.load_state_dict(state["model"])
             ema.model.load_state_dict(state["ema"])
@@ -327,7 +345,7 @@ def train_model(
     data_dev = data.to(device) if device.type == "cuda" else data
 
     def save_ckpt() -> None:
-        torch_save(
+        save_resumable(
             {"model": net.state_dict(), "ema": ema.model.state_dict(), "optimizer": opt.state_dict(),
              "order": order.state_dict(), "rng": rng_state(noise_gen), "step": step, "log": rows,
              "resume_key": resume_key},
@@ -390,9 +408,15 @@ def train_model(
     for key in ("experiment",):
         df[key] = provenance.get(key, "")
     df["K"] = k
+    # Final state first (extending iterations later resumes from here; a model save that then
+    # fails resumes at the last step): its failure must never cost the finished model.
+    try:
+        save_ckpt()
+    except (OSError, RuntimeError) as err:
+        log.warning("final checkpoint %s not written (%s); saving the model anyway", ckpt_path, err)
     write_parquet(df, log_path, provenance=info, sort_by=["step"])
-    save_model_atomic(ema.model, model_dir, info)
-    save_ckpt()  # final state too: extending iterations later resumes from here
+    save_model_atomic(ema.model, model_dir, info)  # the declared model last
+    discard_previous(ckpt_path)
     return model_dir
 
 

@@ -70,6 +70,6 @@ rule basins_figure:
         plots=plot_params(),
         k_axis=basins_k_axis_flag(),
     shell:
-        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]}"
+        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
         " memgen basins-figure --inputs {input} --experiment {wildcards.E}"
         " --out-volume {output.volume} --out-time {output.time} {params.k_axis} > {log} 2>&1"

@@ -231,7 +231,7 @@ rule circle_figure:
         max_points=circle_cfg("figure")["max_points"],
         impl_version=circle_cfg()["impl_version"],
     shell:
-        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]}"
+        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
         " memgen circle-figure --split {input.split} --ks {params.ks}"
         " --samples-net {input.samples_net} --clusters-net {input.clusters_net}"
         " --energy {input.energy} --exact-ks {params.exact_ks}"

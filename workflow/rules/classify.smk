@@ -106,5 +106,5 @@ rule classify_figure:
         " --classes {input.classes} --train-nn {input.train_nn} --sample-nn {input.synth_nn}"
         " --samples {input.samples} --pool {input.pool} --critical-k {params.cfg[critical_k]}"
         " --per-class {params.cfg[per_class]} --dpi {params.cfg[plots][dpi]}"
-        " --k-log {params.cfg[plots][k_log]} --style {params.cfg[plots][style]}"
+        " --k-log {params.cfg[plots][k_log]} --style={params.cfg[plots][style]:q}"
         " --out-dir {params.out_dir} > {log} 2>&1"

@@ -146,6 +146,13 @@ def _validate_config():
                 f"sections/{section}.schema.yaml",
                 f"images.{name}.{section}",
             )
+        reuse = exp["model"].get("reuse")
+        if reuse is not None and (reuse == name or reuse not in images):
+            # It becomes a path in the jobs' commands: only a defined experiment name is allowed.
+            raise WorkflowError(
+                f"Invalid configuration: config key 'images.{name}.model.reuse' is {reuse!r}, which "
+                f"is not another experiment under 'images' ({', '.join(sorted(images))})"
+            )
         if exp["ks"] != "sweep":
             _check_ks(
                 exp["ks"],

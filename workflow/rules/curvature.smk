@@ -58,6 +58,6 @@ rule curvature_figure:
         plots=plot_params(),
         stem=f"{RUN}/figures/fig5a_curvature_{{E}}",
     shell:
-        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]}"
+        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
         " memgen curvature-figure --inputs {input} --experiment {wildcards.E}"
         " --drop-top {params.drop_top} --out {params.stem} > {log} 2>&1"

@@ -75,7 +75,7 @@ rule energy_figure:
         path_stem=f"{RUN}/figures/fig25_energy_path_{{E}}",
         refs_stem=f"{RUN}/figures/figE_energy_refs_{{E}}",
     shell:
-        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]}"
+        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
         " memgen energy-figure --inputs {input} --experiment {wildcards.E} {params.abs_flag}"
         " --out {params.stem} --out-path {params.path_stem} --out-refs {params.refs_stem}"
         " > {log} 2>&1"

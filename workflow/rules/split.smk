@@ -12,7 +12,9 @@
 #   the expected path and format, while other experiments go on.
 # - `split_check` takes the same files as normal inputs, so any mtime change reruns this cheap job,
 #   which re-hashes every image and fails, naming the changed images, if the content differs from
-#   split.parquet. Nothing depends on it: it can only report, never trigger retraining.
+#   split.parquet. Its `data_stamp` param (size, mtime and ctime of each file) also reruns it when
+#   a file was replaced with its old mtime kept (tar x, rsync -a, cp -p): the kernel sets ctime on
+#   every change. Nothing depends on it: it can only report, never trigger retraining.
 #   After an intended data change: `snakemake --forcerun split`.
 
 
@@ -44,8 +46,8 @@ rule split:
         max_k=split_max_k,
         impl_version=split_impl_version,
     shell:
-        "memgen split --dataset {params.dataset} --data-root '{params.data_root}'"
-        " --path '{params.path}' --seed {params.seed} --experiment {wildcards.E}"
+        "memgen split --dataset {params.dataset} --data-root={params.data_root:q}"
+        " --path={params.path:q} --seed {params.seed} --experiment {wildcards.E}"
         " --max-k {params.max_k} --out-split {output.split} --out-pool {output.pool}"
         " > {log} 2>&1"
 
@@ -71,6 +73,7 @@ rule split_check:
         dataset=split_dataset,
         data_root=config["data_root"],
         path=split_path,
+        data_stamp=split_data_stamp,
     shell:
-        "memgen split-check --dataset {params.dataset} --data-root '{params.data_root}'"
-        " --path '{params.path}' --split {input.split} --out {output.check} > {log} 2>&1"
+        "memgen split-check --dataset {params.dataset} --data-root={params.data_root:q}"
+        " --path={params.path:q} --split {input.split} --out {output.check} > {log} 2>&1"

@@ -1,6 +1,7 @@
 # Helpers of the split stage (rules in split.smk): data-file lookup, params and targets.
 # The layouts below mirror memgen.data's readers (kept here so parsing the workflow needs no
 # imports beyond the standard library).
+import hashlib
 
 SPLIT_IDX = {"mnist": "MNIST", "fmnist": "FashionMNIST"}
 SPLIT_IDX_FILE = "train-images-idx3-ubyte"
@@ -46,6 +47,21 @@ def split_data_files(wildcards):
         exts = (".png", ".jpg", ".jpeg")
         return [os.path.join(base, n) for n in names if n.lower().endswith(exts)]
     return []
+
+
+def split_data_stamp(wildcards):
+    """Hash of (path, size, mtime, inode-change time) of every data file of experiment E.
+
+    A param of split_check, so the content check reruns whenever a data file may have changed,
+    even when its modification time was preserved (tar x, rsync -a, cp -p, touch -d): the
+    inode-change time (ctime) is set by the kernel on every write, rename or utime and cannot be
+    restored by any copy tool. Costs one stat() per file when the workflow starts.
+    """
+    h = hashlib.sha256()
+    for path in split_data_files(wildcards):
+        st = os.stat(path)
+        h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def split_ancient_data(wildcards):

@@ -107,8 +107,13 @@ def build_model(cfg: ModelConfig, seed: int) -> nn.Module:
 
 
 def load_model(path, device: str = "cpu") -> tuple[nn.Module, dict]:
-    """Load a model.pt written by circle-train; returns (model in eval mode, metadata)."""
-    blob = torch.load(path, map_location=device, weights_only=False)
+    """Load a model.pt written by circle-train; returns (model in eval mode, metadata).
+
+    Tensors and plain containers only (``weights_only``): a model file cannot run code.
+    """
+    from memgen.checkpoint import load_tensors
+
+    blob = load_tensors(path, map_location=device)
     net = build_model(ModelConfig(**blob["model_config"]), seed=0)
     net.load_state_dict(blob["state_dict"])
     net.eval().to(device)

@@ -20,9 +20,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from memgen.checkpoint import load_resumable, save_resumable
 from memgen.circle.data import subset_hash
 from memgen.circle.model import ModelConfig, build_model
-from memgen.io import config_hash, torch_save
+from memgen.io import config_hash
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,9 @@ def train(
     )
     step, rows, acc, n_acc = 0, [], 0.0, 0
     ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt is not None and ckpt.exists():
-        blob = torch.load(ckpt, map_location=device, weights_only=False)
+    # weights_only load; an unreadable checkpoint is set aside (warning) for the previous one.
+    blob = load_resumable(ckpt) if ckpt is not None else None
+    if blob is not None:
         if blob.get("key") == key:
             net.load_state_dict(blob["model"])
             opt.load_state_dict(blob["optimizer"])
@@ -195,7 +197,7 @@ def train(
             bar.set_postfix(loss=f"{acc / n_acc:.4f}")
             acc, n_acc, t0 = 0.0, 0, time.perf_counter()
         if ckpt is not None and step % cfg.checkpoint_every == 0 and step < cfg.iterations:
-            torch_save(
+            save_resumable(
                 {
                     "key": key,
                     "step": step,

@@ -25,14 +25,32 @@ STAGE_MODULES = [
 ]
 
 
+def default_threads() -> int:
+    """Torch/BLAS threads of this process.
+
+    ``MEMGEN_THREADS`` wins; under SLURM, the allocation (``SLURM_CPUS_PER_TASK``); under Snakemake,
+    the rule's ``threads`` (Snakemake exports it to every shell job as ``OMP_NUM_THREADS``);
+    standalone, every core this process may run on.
+    """
+    for var in ("MEMGEN_THREADS", "SLURM_CPUS_PER_TASK", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            try:
+                return max(1, int(value))
+            except ValueError:
+                msg = f"memgen: error: {var}={value!r} is not a whole number of threads"
+                raise SystemExit(msg) from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity API (macOS)
+        return max(1, os.cpu_count() or 1)
+
+
 def _set_threads() -> None:
-    # One torch thread per job unless told otherwise: on a 2-core box two 1-thread jobs beat one
-    # 2-thread job (see shared/notes), and on SLURM the CPU count comes from the allocation.
     # Set through the environment so that torch is only imported by the commands that need it.
-    n = os.environ.get("MEMGEN_THREADS") or os.environ.get("SLURM_CPUS_PER_TASK") or "1"
-    n = str(max(1, int(n)))
+    n = str(default_threads())
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, n)
+        os.environ[var] = n
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(n))
 
@@ -53,11 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _set_threads()
-    style = os.environ.get("MEMGEN_FIGURE_STYLE", "default")
-    if style != "default":  # figure rules pass config plots.style; only they import matplotlib here
-        import matplotlib.pyplot as plt
-
-        plt.style.use(style)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -66,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        # Figure rules pass config plots.style; only they import matplotlib here.
+        from memgen.io import use_style
+
+        use_style(os.environ.get("MEMGEN_FIGURE_STYLE"))
         result = args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         # Expected user-facing failures: one clear line, no traceback, non-zero exit.

@@ -62,6 +62,7 @@ def cmd_data(args):
 def cmd_train(args):
     import torch
 
+    from memgen.checkpoint import discard_previous
     from memgen.circle.data import subset_hash
     from memgen.circle.model import ModelConfig
     from memgen.circle.train import TrainConfig, train
@@ -110,6 +111,7 @@ def cmd_train(args):
     )
     write_parquet(_tag(train_log, args.k, args.seed), args.log_out, provenance=prov)
     ckpt.unlink(missing_ok=True)  # finished: a rerun must start fresh, not resume
+    discard_previous(ckpt)
     log.info(
         "trained K=%d for %d iterations in %.1f s (final loss %.4f)",
         args.k,

@@ -127,10 +127,9 @@ def _figure(args) -> int:
     import matplotlib.pyplot as plt
 
     from memgen import figures_classify as F
-    from memgen.io import read_parquet, save_figure
+    from memgen.io import read_parquet, save_figure, use_style
 
-    if args.style and args.style != "default":
-        plt.style.use(args.style)
+    use_style(args.style)
     fr = read_parquet(args.fractions)
     hist = read_parquet(args.histograms)
     th = read_parquet(args.thresholds)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path, read_parquet, write_parquet
+from ..io import atomic_path, preallocate, read_parquet, write_parquet
 from . import DATASETS, load_raw
 from .splits import changed_images, describe_changes, image_hashes, make_split, verify_hashes
 
@@ -50,6 +50,7 @@ def write_pool(raw: np.ndarray, order: np.ndarray, to_unit, out_pool: Path) -> N
     shape = (len(order),) + raw.shape[1:]
     with atomic_path(out_pool, ".npy") as tmp:
         pool = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        preallocate(tmp)
         for start in range(0, len(order), CHUNK):
             pool[start : start + CHUNK] = to_unit(raw[order[start : start + CHUNK]])
         pool.flush()

@@ -110,7 +110,16 @@ def load_net(model_dir: str | Path, device: str | torch.device = "cpu") -> nn.Mo
     else:
         raise ValueError(f"{model_dir}/config.json: unsupported model class {cls_name!r}")
     # low_cpu_mem_usage=False: the default needs `accelerate` (not a dependency) and only warns.
-    return cls.from_pretrained(model_dir, low_cpu_mem_usage=False).to(device)
+    try:
+        net = cls.from_pretrained(model_dir, low_cpu_mem_usage=False)
+    except Exception as err:  # safetensors/diffusers raise their own types for a damaged file
+        weights = next((model_dir / w for w in WEIGHT_FILES if (model_dir / w).is_file()), model_dir)
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise ValueError(
+            f"cannot load the model {weights} ({detail}): the file is truncated, corrupt or not a "
+            f"memgen model; delete {model_dir} and retrain it (snakemake --forcerun {weights})"
+        ) from err
+    return net.to(device)
 
 
 def load_eps_model(model_dir: str | Path, device: str | torch.device = "cpu") -> EpsModel:
