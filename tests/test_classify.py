@@ -251,6 +251,8 @@ def test_cli_end_to_end(tmp_path):
             *[str(paths[k][0]) for k in KS],
             "--sample-nn",
             *[str(paths[k][1]) for k in KS],
+            "--method",
+            "valley",
             "--out",
             str(th_path),
         ]
@@ -404,6 +406,8 @@ def test_cli_manual_thresholds_and_overrides(tmp_path):
             '[0.05, "auto", 0.5]',
             "--delta-s",
             "0.2",
+            "--method",
+            "valley",
             "--out",
             str(out),
         ]
