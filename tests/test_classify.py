@@ -568,3 +568,62 @@ def test_fractions_missing_table_exit_2(tmp_path, capsys):
     rc = main(["fractions", "--classes", str(tmp_path / "nope.parquet"), "--out", str(out)])
     assert rc == 2 and "not found" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- gap ratio, duplicate groups, sweep
+
+
+def test_gap_ratio_criterion_and_fraction():
+    from memgen.classify import GAP_CLASS, gap_fraction, gap_ratio
+
+    rows = []
+    for q, (d1, d2) in enumerate([(0.1, 0.5), (0.3, 0.5), (0.0, 0.0), (0.2, 0.6)]):
+        rows += [{"query": q, "rank": 1, "ref_index": 0, "distance": d1},
+                 {"query": q, "rank": 2, "ref_index": 1, "distance": d2}]
+    ratio = gap_ratio(pd.DataFrame(rows))
+    np.testing.assert_allclose(ratio.to_numpy(), [0.2, 0.6, 0.0, 1 / 3])
+    # strict < 1/3: 0.2 and the double exact copy count, 0.6 and exactly 1/3 do not
+    row = gap_fraction(pd.DataFrame({"gap_ratio": ratio.to_numpy()}), n_resamples=200)
+    assert row["class"] == GAP_CLASS and row["fraction"] == 0.5 and row["n"] == 4
+    # no second neighbour (K = 1): undefined, not "memorized"
+    one = gap_ratio(pd.DataFrame(rows[:1]))
+    assert np.isnan(one.iloc[0])
+    assert np.isnan(gap_fraction(pd.DataFrame({"gap_ratio": one.to_numpy()}))["fraction"])
+
+
+def test_duplicate_groups_count_states_not_samples():
+    from memgen.classify import duplicate_groups, n_groups
+
+    # samples 0-1 a pair, 2-3-4 a chain (2~3, 3~4), 5 alone, 6 memorized next to 5
+    classes = np.array(["spurious"] * 6 + ["memorized"])
+    edges = [(0, 1, 0.1), (1, 0, 0.1), (2, 3, 0.2), (3, 4, 0.2), (4, 3, 0.2), (5, 6, 0.1),
+             (0, 2, 5.0)]  # the last link is farther than delta_s: no merge
+    nn = pd.DataFrame(edges, columns=["query", "ref_index", "distance"])
+    groups = duplicate_groups(classes, nn, delta_s=1.0)
+    assert n_groups(groups) == 3
+    assert groups[0] == groups[1] and groups[2] == groups[3] == groups[4] and groups[6] == -1
+    assert len({groups[0], groups[2], groups[5]}) == 3
+    # one mutual pair is one group however many samples the set has
+    pair = np.array(["spurious", "spurious"] + ["generalized"] * 98)
+    nn = pd.DataFrame([(0, 1, 0.1), (1, 0, 0.1)], columns=["query", "ref_index", "distance"])
+    assert n_groups(duplicate_groups(pair, nn, 1.0)) == 1
+
+
+def test_delta_sweep_scales_both_thresholds():
+    from memgen.classify import delta_sweep
+
+    t = {
+        2: pd.DataFrame({"d_train": [0.1, 0.1], "d_synth": [0.1, 0.1], "delta_m": 1.0, "delta_s": 1.0}),
+        8: pd.DataFrame({"d_train": [2.0, 2.0, 2.0, 0.5], "d_synth": [0.8, 1.1, 3.0, 0.5],
+                         "delta_m": 1.0, "delta_s": 1.0}),
+        32: pd.DataFrame({"d_train": [3.0, 1.2], "d_synth": [3.0, 3.0], "delta_m": 1.0, "delta_s": 1.0}),
+    }
+    rows = pd.DataFrame(delta_sweep(t, [0.5, 1.0, 1.25]))
+    base = rows[rows["scale"] == 1.0].set_index("K")
+    assert base.loc[8, "f_spurious"] == 0.25 and base.loc[8, "f_memorized"] == 0.25
+    assert base.loc[8, "spurious_peak"] == 0.25 and base.loc[8, "K_peak"] == 8
+    assert base.loc[32, "false_positive_kmax"] == 0.0
+    wide = rows[rows["scale"] == 1.25].set_index("K")
+    assert wide.loc[8, "f_spurious"] == 0.5 and wide.loc[32, "false_positive_kmax"] == 0.5
+    narrow = rows[rows["scale"] == 0.5].set_index("K")
+    assert narrow.loc[8, "f_spurious"] == 0.0 and narrow.loc[8, "delta_s"] == 0.5

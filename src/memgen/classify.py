@@ -60,23 +60,36 @@ def gap_ratio(nn: pd.DataFrame) -> pd.Series:
     return pd.Series(ratio, index=first.index)
 
 
-def duplicate_groups(df: pd.DataFrame, cls: str = "spurious") -> int:
-    """Number of distinct groups among the samples of a class: connected components of the graph that
-    links each of them to its nearest other sample (column nn_synth_index). One pair of near-identical
-    samples is one group, however large the fraction it makes."""
+def duplicate_groups(
+    classes: np.ndarray, sample_nn: pd.DataFrame, delta_s: float, cls: str = "spurious"
+) -> np.ndarray:
+    """Group id per sample (-1 outside ``cls``): connected components of the graph linking two samples
+    of the class when one is among the other's stored nearest samples within delta_s. One pair of
+    near-identical samples is one group, however large a fraction it makes; the number of distinct
+    groups says whether a spurious fraction is many shared states or a single duplicate."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    members = df.loc[df["class"] == cls, ["sample", "nn_synth_index"]]
-    if members.empty:
-        return 0
-    nodes = np.unique(np.r_[members["sample"].to_numpy(), members["nn_synth_index"].to_numpy()])
-    pos = {int(v): i for i, v in enumerate(nodes)}
-    a = np.array([pos[int(v)] for v in members["sample"]])
-    b = np.array([pos[int(v)] for v in members["nn_synth_index"]])
-    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(nodes), len(nodes)))
+    classes = np.asarray(classes)
+    n = len(classes)
+    member = classes == cls
+    groups = np.full(n, -1, dtype=np.int64)
+    if not member.any():
+        return groups
+    q, r = sample_nn["query"].to_numpy(), sample_nn["ref_index"].to_numpy()
+    keep = (sample_nn["distance"].to_numpy(float) <= delta_s) & (q < n) & (r < n)
+    q, r = q[keep], r[keep]
+    both = member[q] & member[r]
+    graph = coo_matrix((np.ones(both.sum()), (q[both], r[both])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
-    return int(len(np.unique(labels[a])))
+    _, ids = np.unique(labels[member], return_inverse=True)
+    groups[member] = ids
+    return groups
+
+
+def n_groups(groups) -> int:
+    groups = np.asarray(groups)
+    return int(len(np.unique(groups[groups >= 0])))
 
 
 def classify_distances(d_train, d_synth, delta_m: float, delta_s: float) -> np.ndarray:
@@ -117,6 +130,11 @@ def classify_table(
     df["nn_synth_index"] = nearest_index(sample_nn).to_numpy(np.int64)
     df["gap_ratio"] = gap_ratio(train_nn).to_numpy(float)
     df["class"] = classify_distances(df["d_train"], df["d_synth"], delta_m, delta_s)
+    # Samples are numbered 0..n-1 (queries of the neighbour tables), so row position = sample id.
+    if (df["sample"].to_numpy() == np.arange(len(df))).all():
+        df["duplicate_group"] = duplicate_groups(df["class"].to_numpy(), sample_nn, delta_s)
+    else:
+        df["duplicate_group"] = -1
     df["delta_m"] = float(delta_m)
     df["delta_s"] = float(delta_s)
     return add_class_ranks(df, generalized_order)
@@ -185,7 +203,7 @@ def gap_fraction(df: pd.DataFrame, n_resamples=1000, confidence=0.95, seed=0) ->
 
 def delta_sweep(tables: dict[int, pd.DataFrame], scales) -> list[dict]:
     """Both thresholds scaled together by each factor: fractions per K, the spurious peak and its K,
-    the number of distinct duplicate groups at the peak and memorized + spurious at the largest K."""
+    and memorized + spurious at the largest K (false positives where the model should generalize)."""
     ks = sorted(tables)
     rows = []
     for scale in scales:
@@ -195,9 +213,7 @@ def delta_sweep(tables: dict[int, pd.DataFrame], scales) -> list[dict]:
             dm, ds = float(t["delta_m"].iloc[0]) * scale, float(t["delta_s"].iloc[0]) * scale
             t["class"] = classify_distances(t["d_train"], t["d_synth"], dm, ds)
             f = {c: float(np.mean(t["class"] == c)) if len(t) else float("nan") for c in CLASSES}
-            groups = duplicate_groups(t) if "nn_synth_index" in t.columns else -1
-            per_k.append({"K": k, "delta_m": dm, "delta_s": ds, "spurious_groups": groups,
-                          **{f"f_{c}": f[c] for c in CLASSES}})
+            per_k.append({"K": k, "delta_m": dm, "delta_s": ds, **{f"f_{c}": f[c] for c in CLASSES}})
         peak = max(per_k, key=lambda r: (r["f_spurious"], -r["K"]))
         last = per_k[-1]
         for r in per_k:
@@ -205,7 +221,6 @@ def delta_sweep(tables: dict[int, pd.DataFrame], scales) -> list[dict]:
                 scale=float(scale),
                 spurious_peak=peak["f_spurious"],
                 K_peak=peak["K"],
-                groups_at_peak=peak["spurious_groups"],
                 false_positive_kmax=last["f_memorized"] + last["f_spurious"],
             )
         rows += per_k

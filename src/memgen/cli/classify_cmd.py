@@ -100,7 +100,9 @@ def _classify(args) -> int:
 
 
 def _fractions(args) -> int:
-    from memgen.classify import delta_sweep, fractions_with_ci, gap_fraction, histogram_rows, sensitivity
+    from memgen.classify import (
+        delta_sweep, fractions_with_ci, gap_fraction, histogram_rows, n_groups, sensitivity,
+    )
     from memgen.io import read_parquet, write_parquet
 
     frac_rows, sens_rows, hist_rows = [], [], []
@@ -112,9 +114,10 @@ def _fractions(args) -> int:
     for t in tables:
         k = int(t["K"].iloc[0])
         experiment = experiment or _meta(t, "experiment", "")
+        groups = n_groups(t["duplicate_group"]) if "duplicate_group" in t.columns else -1
         for r in fractions_with_ci(t["class"], args.n_bootstrap, args.confidence, args.seed):
-            frac_rows.append({"K": k, **r})
-        frac_rows.append({"K": k, **gap_fraction(t, args.n_bootstrap, args.confidence, args.seed)})
+            frac_rows.append({"K": k, **r, "groups": groups if r["class"] == "spurious" else -1})
+        frac_rows.append({"K": k, **gap_fraction(t, args.n_bootstrap, args.confidence, args.seed), "groups": -1})
         for r in sensitivity(t, args.scales):
             sens_rows.append({"K": k, **r})
         for r in histogram_rows(t, edges, args.floor):
@@ -125,7 +128,7 @@ def _fractions(args) -> int:
         sweep_rows = delta_sweep({int(t["K"].iloc[0]): t for t in tables}, args.sweep)
         peaks = pd.DataFrame(sweep_rows).drop_duplicates("scale")
         log.info("delta sweep (both thresholds scaled):\n%s", peaks[
-            ["scale", "spurious_peak", "K_peak", "groups_at_peak", "false_positive_kmax"]].to_string(index=False))
+            ["scale", "spurious_peak", "K_peak", "false_positive_kmax"]].to_string(index=False))
     for rows, out, keys in (
         (sweep_rows, args.sweep_out, ["scale", "K"]),
         (frac_rows, args.out, ["K", "class"]),
