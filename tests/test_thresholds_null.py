@@ -191,7 +191,6 @@ def test_thresholds_cli_with_null_and_manual_fpr(tmp_path):
     pool, centres, rng = _pool(n=300, d=8, seed=5)
     table = pool_null_table(pool, "l2", ladder_sizes(len(pool)), progress=False)
     write_parquet(table, tmp_path / "null.parquet")
-    args = []
     for k in (4, 300):
         samples, _, _ = _planted(pool, centres, rng, k, min(4 * k, 200), 1.0 if k == 4 else 0.0, 0.0, 1.0)
         for name, ref, ex in (("t", pool[:k], False), ("s", samples, True)):

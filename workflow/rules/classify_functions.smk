@@ -54,7 +54,13 @@ def analysis_targets():
     for E in IMAGE_EXPS:
         files += [
             f"{RUN}/{E}/{name}.parquet"
-            for name in ("thresholds", "fractions", "sensitivity", "histograms", "sweep")
+            for name in (
+                "thresholds",
+                "fractions",
+                "sensitivity",
+                "histograms",
+                "sweep",
+            )
         ]
         files += [f"{RUN}/{E}/K{k}/classes.parquet" for k in ks_of(E)]
     return files

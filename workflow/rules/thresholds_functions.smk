@@ -39,7 +39,8 @@ def thresholds_method(wildcards):
 
 def null_source(E):
     """Experiment whose pool null E uses: the one whose models E reuses (model.reuse, e.g. the 8 x K
-    synthetic-set study) when both read the same pool with the same metric, else E itself."""
+    synthetic-set study) when both read the same pool with the same metric, else E itself.
+    """
     src = exp_cfg(E)["model"].get("reuse") or E
     if src == E:
         return E
@@ -65,4 +66,3 @@ def pool_null_runtime(wildcards, attempt):
     """Minutes: the ladder costs about 4/3 of one pool-vs-pool search (N^2 pairs)."""
     n = max(ks_of(wildcards.E))
     return int(min(2880, (30 + n // 100) * attempt))
-

@@ -101,7 +101,12 @@ def _classify(args) -> int:
 
 def _fractions(args) -> int:
     from memgen.classify import (
-        delta_sweep, fractions_with_ci, gap_fraction, histogram_rows, n_groups, sensitivity,
+        delta_sweep,
+        fractions_with_ci,
+        gap_fraction,
+        histogram_rows,
+        n_groups,
+        sensitivity,
     )
     from memgen.io import read_parquet, write_parquet
 
