@@ -316,16 +316,32 @@ def test_cli_end_to_end(tmp_path):
             str(se_p),
             "--histograms-out",
             str(hi_p),
+            "--sweep-out",
+            str(exp / "sweep.parquet"),
+            "--sweep",
+            "0.8",
+            "1.0",
+            "1.2",
             "--n-bootstrap",
             "200",
         ]
     )
     assert rc == 0
+    sweep = read_parquet(exp / "sweep.parquet")
+    assert len(sweep) == 3 * len(KS) and set(sweep["scale"]) == {0.8, 1.0, 1.2}
+    at_one = sweep[sweep["scale"] == 1.0].set_index("K")
+    assert at_one.loc[8, "f_spurious"] == pytest.approx(8 / 32) and (at_one["K_peak"] == 8).all()
     fr = read_parquet(fr_p)
     assert {"experiment", "K", "class", "fraction", "ci_low", "ci_high", "n"} <= set(fr.columns)
     f = fr.set_index(["K", "class"])["fraction"]
     assert f[(2, "memorized")] == 1.0 and f[(32, "generalized")] == 1.0
     assert f[(8, "spurious")] == pytest.approx(8 / 32)
+    # gap ratio d1/d2 = d/(d+1): < 1/3 exactly for the planted copies (d <= 0.3), never for d >= 1.8
+    assert f[(2, "memorized_gap")] == 1.0 and f[(32, "memorized_gap")] == 0.0
+    assert f[(8, "memorized_gap")] == pytest.approx(12 / 32)
+    # the 8 spurious samples of K = 8 are one chain of nearest neighbours: one duplicate group
+    groups = fr[fr["class"] == "spurious"].set_index("K")["groups"]
+    assert groups[8] == 1 and groups[2] == 0 and groups[32] == 0
     assert ((fr["ci_low"] <= fr["fraction"]) & (fr["fraction"] <= fr["ci_high"])).all()
     se = read_parquet(se_p)
     assert {
@@ -357,9 +373,15 @@ def test_cli_end_to_end(tmp_path):
         np.save(p, rng.uniform(-1, 1, size=(4 * k, 6, 6, 1)).astype(np.float32))
         samples.append(str(p))
     figs = tmp_path / "figures"
+    null = exp / "pool_null.parquet"
+    assert main(["pool-null", "--pool", str(pool), "--out", str(null)]) == 0
     rc = main(
         [
             "classify-figure",
+            "--sweep",
+            str(exp / "sweep.parquet"),
+            "--null",
+            str(null),
             "--experiment",
             "digits",
             "--fractions",
