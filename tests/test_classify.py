@@ -251,6 +251,8 @@ def test_cli_end_to_end(tmp_path):
             *[str(paths[k][0]) for k in KS],
             "--sample-nn",
             *[str(paths[k][1]) for k in KS],
+            "--method",
+            "valley",
             "--out",
             str(th_path),
         ]
@@ -314,16 +316,32 @@ def test_cli_end_to_end(tmp_path):
             str(se_p),
             "--histograms-out",
             str(hi_p),
+            "--sweep-out",
+            str(exp / "sweep.parquet"),
+            "--sweep",
+            "0.8",
+            "1.0",
+            "1.2",
             "--n-bootstrap",
             "200",
         ]
     )
     assert rc == 0
+    sweep = read_parquet(exp / "sweep.parquet")
+    assert len(sweep) == 3 * len(KS) and set(sweep["scale"]) == {0.8, 1.0, 1.2}
+    at_one = sweep[sweep["scale"] == 1.0].set_index("K")
+    assert at_one.loc[8, "f_spurious"] == pytest.approx(8 / 32) and (at_one["K_peak"] == 8).all()
     fr = read_parquet(fr_p)
     assert {"experiment", "K", "class", "fraction", "ci_low", "ci_high", "n"} <= set(fr.columns)
     f = fr.set_index(["K", "class"])["fraction"]
     assert f[(2, "memorized")] == 1.0 and f[(32, "generalized")] == 1.0
     assert f[(8, "spurious")] == pytest.approx(8 / 32)
+    # gap ratio d1/d2 = d/(d+1): < 1/3 exactly for the planted copies (d <= 0.3), never for d >= 1.8
+    assert f[(2, "memorized_gap")] == 1.0 and f[(32, "memorized_gap")] == 0.0
+    assert f[(8, "memorized_gap")] == pytest.approx(12 / 32)
+    # the 8 spurious samples of K = 8 are one chain of nearest neighbours: one duplicate group
+    groups = fr[fr["class"] == "spurious"].set_index("K")["groups"]
+    assert groups[8] == 1 and groups[2] == 0 and groups[32] == 0
     assert ((fr["ci_low"] <= fr["fraction"]) & (fr["fraction"] <= fr["ci_high"])).all()
     se = read_parquet(se_p)
     assert {
@@ -355,9 +373,15 @@ def test_cli_end_to_end(tmp_path):
         np.save(p, rng.uniform(-1, 1, size=(4 * k, 6, 6, 1)).astype(np.float32))
         samples.append(str(p))
     figs = tmp_path / "figures"
+    null = exp / "pool_null.parquet"
+    assert main(["pool-null", "--pool", str(pool), "--out", str(null)]) == 0
     rc = main(
         [
             "classify-figure",
+            "--sweep",
+            str(exp / "sweep.parquet"),
+            "--null",
+            str(null),
             "--experiment",
             "digits",
             "--fractions",
@@ -404,6 +428,8 @@ def test_cli_manual_thresholds_and_overrides(tmp_path):
             '[0.05, "auto", 0.5]',
             "--delta-s",
             "0.2",
+            "--method",
+            "valley",
             "--out",
             str(out),
         ]
@@ -564,3 +590,62 @@ def test_fractions_missing_table_exit_2(tmp_path, capsys):
     rc = main(["fractions", "--classes", str(tmp_path / "nope.parquet"), "--out", str(out)])
     assert rc == 2 and "not found" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- gap ratio, duplicate groups, sweep
+
+
+def test_gap_ratio_criterion_and_fraction():
+    from memgen.classify import GAP_CLASS, gap_fraction, gap_ratio
+
+    rows = []
+    for q, (d1, d2) in enumerate([(0.1, 0.5), (0.3, 0.5), (0.0, 0.0), (0.2, 0.6)]):
+        rows += [{"query": q, "rank": 1, "ref_index": 0, "distance": d1},
+                 {"query": q, "rank": 2, "ref_index": 1, "distance": d2}]
+    ratio = gap_ratio(pd.DataFrame(rows))
+    np.testing.assert_allclose(ratio.to_numpy(), [0.2, 0.6, 0.0, 1 / 3])
+    # strict < 1/3: 0.2 and the double exact copy count, 0.6 and exactly 1/3 do not
+    row = gap_fraction(pd.DataFrame({"gap_ratio": ratio.to_numpy()}), n_resamples=200)
+    assert row["class"] == GAP_CLASS and row["fraction"] == 0.5 and row["n"] == 4
+    # no second neighbour (K = 1): undefined, not "memorized"
+    one = gap_ratio(pd.DataFrame(rows[:1]))
+    assert np.isnan(one.iloc[0])
+    assert np.isnan(gap_fraction(pd.DataFrame({"gap_ratio": one.to_numpy()}))["fraction"])
+
+
+def test_duplicate_groups_count_states_not_samples():
+    from memgen.classify import duplicate_groups, n_groups
+
+    # samples 0-1 a pair, 2-3-4 a chain (2~3, 3~4), 5 alone, 6 memorized next to 5
+    classes = np.array(["spurious"] * 6 + ["memorized"])
+    edges = [(0, 1, 0.1), (1, 0, 0.1), (2, 3, 0.2), (3, 4, 0.2), (4, 3, 0.2), (5, 6, 0.1),
+             (0, 2, 5.0)]  # the last link is farther than delta_s: no merge
+    nn = pd.DataFrame(edges, columns=["query", "ref_index", "distance"])
+    groups = duplicate_groups(classes, nn, delta_s=1.0)
+    assert n_groups(groups) == 3
+    assert groups[0] == groups[1] and groups[2] == groups[3] == groups[4] and groups[6] == -1
+    assert len({groups[0], groups[2], groups[5]}) == 3
+    # one mutual pair is one group however many samples the set has
+    pair = np.array(["spurious", "spurious"] + ["generalized"] * 98)
+    nn = pd.DataFrame([(0, 1, 0.1), (1, 0, 0.1)], columns=["query", "ref_index", "distance"])
+    assert n_groups(duplicate_groups(pair, nn, 1.0)) == 1
+
+
+def test_delta_sweep_scales_both_thresholds():
+    from memgen.classify import delta_sweep
+
+    t = {
+        2: pd.DataFrame({"d_train": [0.1, 0.1], "d_synth": [0.1, 0.1], "delta_m": 1.0, "delta_s": 1.0}),
+        8: pd.DataFrame({"d_train": [2.0, 2.0, 2.0, 0.5], "d_synth": [0.8, 1.1, 3.0, 0.5],
+                         "delta_m": 1.0, "delta_s": 1.0}),
+        32: pd.DataFrame({"d_train": [3.0, 1.2], "d_synth": [3.0, 3.0], "delta_m": 1.0, "delta_s": 1.0}),
+    }
+    rows = pd.DataFrame(delta_sweep(t, [0.5, 1.0, 1.25]))
+    base = rows[rows["scale"] == 1.0].set_index("K")
+    assert base.loc[8, "f_spurious"] == 0.25 and base.loc[8, "f_memorized"] == 0.25
+    assert base.loc[8, "spurious_peak"] == 0.25 and base.loc[8, "K_peak"] == 8
+    assert base.loc[32, "false_positive_kmax"] == 0.0
+    wide = rows[rows["scale"] == 1.25].set_index("K")
+    assert wide.loc[8, "f_spurious"] == 0.5 and wide.loc[32, "false_positive_kmax"] == 0.5
+    narrow = rows[rows["scale"] == 0.5].set_index("K")
+    assert narrow.loc[8, "f_spurious"] == 0.0 and narrow.loc[8, "delta_s"] == 0.5

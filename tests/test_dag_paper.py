@@ -133,6 +133,9 @@ def expected_job_counts(cfg: dict) -> dict[str, int]:
     counts["train"] = sum(
         n for e, n in n_k.items() if not (settings(cfg, e).get("model") or {}).get("reuse")
     )
+    # The real-pool null of the thresholds: one per pool; an experiment that reuses another's models
+    # reads the same pool with the same metric (paper config) and shares that experiment's null.
+    counts["pool_null"] = sum(1 for e in exps if not (images[e].get("model") or {}).get("reuse"))
     for stage in ("basins", "curvature", "energy"):
         counts[stage] = sum(n for e, n in n_k.items() if enabled(e, stage))
         counts[f"{stage}_figure"] = sum(1 for e in known if enabled(e, stage))

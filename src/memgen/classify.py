@@ -6,6 +6,11 @@ Rule (paper Eqs. 9-11, SPEC §5.3, inclusive ≤ as the official code):
     generalized otherwise
 d_train is the distance of a sample to its nearest training image of its model's subset, d_synth the
 distance to its nearest *other* sample (rank-1 rows of the neighbour tables).
+
+Beside it, the gap-ratio criterion of the memorization literature (Gu et al. 2023; Bonnaire et al. 2025):
+a sample is memorized when its nearest training image is much closer than the second nearest,
+d_1 / d_2 < 1/3 (class `memorized_gap` in the fractions table, an independent criterion, not a fourth
+class: it needs no threshold, so its fractions compare directly with those papers).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import pandas as pd
 from scipy import stats
 
 CLASSES = ("memorized", "spurious", "generalized")
+GAP_CLASS = "memorized_gap"  # the gap-ratio criterion's memorized fraction (fractions table only)
+GAP_RATIO = 1 / 3
 NN_COLUMNS = {"query", "rank", "ref_index", "distance"}
 
 
@@ -34,6 +41,55 @@ def nearest_distance(nn: pd.DataFrame, what: str) -> pd.Series:
             f"{what} neighbour table has NaN or inf distances; recompute the neighbour table"
         )
     return first
+
+
+def nearest_index(nn: pd.DataFrame) -> pd.Series:
+    """Rank-1 reference index per query (the neighbour a sample is a near-duplicate of)."""
+    return nn[nn["rank"] == 1].set_index("query")["ref_index"].sort_index()
+
+
+def gap_ratio(nn: pd.DataFrame) -> pd.Series:
+    """d_1 / d_2 per query from a training neighbour table; NaN where there is no second neighbour
+    (K = 1). 0 / 0 (a sample equal to two identical training images) counts as 0: a copy."""
+    first = nn[nn["rank"] == 1].set_index("query")["distance"].sort_index()
+    second = nn[nn["rank"] == 2].set_index("query")["distance"].reindex(first.index)
+    d1, d2 = first.to_numpy(float), second.to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(d2 > 0, d1 / d2, np.where(d1 == 0, 0.0, np.inf))
+    ratio = np.where(np.isnan(d2), np.nan, ratio)
+    return pd.Series(ratio, index=first.index)
+
+
+def duplicate_groups(
+    classes: np.ndarray, sample_nn: pd.DataFrame, delta_s: float, cls: str = "spurious"
+) -> np.ndarray:
+    """Group id per sample (-1 outside ``cls``): connected components of the graph linking two samples
+    of the class when one is among the other's stored nearest samples within delta_s. One pair of
+    near-identical samples is one group, however large a fraction it makes; the number of distinct
+    groups says whether a spurious fraction is many shared states or a single duplicate."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    classes = np.asarray(classes)
+    n = len(classes)
+    member = classes == cls
+    groups = np.full(n, -1, dtype=np.int64)
+    if not member.any():
+        return groups
+    q, r = sample_nn["query"].to_numpy(), sample_nn["ref_index"].to_numpy()
+    keep = (sample_nn["distance"].to_numpy(float) <= delta_s) & (q < n) & (r < n)
+    q, r = q[keep], r[keep]
+    both = member[q] & member[r]
+    graph = coo_matrix((np.ones(both.sum()), (q[both], r[both])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    _, ids = np.unique(labels[member], return_inverse=True)
+    groups[member] = ids
+    return groups
+
+
+def n_groups(groups) -> int:
+    groups = np.asarray(groups)
+    return int(len(np.unique(groups[groups >= 0])))
 
 
 def classify_distances(d_train, d_synth, delta_m: float, delta_s: float) -> np.ndarray:
@@ -70,7 +126,15 @@ def classify_table(
             "d_synth": d_synth.values,
         }
     )
+    df["nn_train_index"] = nearest_index(train_nn).to_numpy(np.int64)
+    df["nn_synth_index"] = nearest_index(sample_nn).to_numpy(np.int64)
+    df["gap_ratio"] = gap_ratio(train_nn).to_numpy(float)
     df["class"] = classify_distances(df["d_train"], df["d_synth"], delta_m, delta_s)
+    # Samples are numbered 0..n-1 (queries of the neighbour tables), so row position = sample id.
+    if (df["sample"].to_numpy() == np.arange(len(df))).all():
+        df["duplicate_group"] = duplicate_groups(df["class"].to_numpy(), sample_nn, delta_s)
+    else:
+        df["duplicate_group"] = -1
     df["delta_m"] = float(delta_m)
     df["delta_s"] = float(delta_s)
     return add_class_ranks(df, generalized_order)
@@ -98,12 +162,16 @@ def add_class_ranks(df: pd.DataFrame, generalized_order: str = "desc") -> pd.Dat
 
 
 def fractions_with_ci(
-    classes: pd.Series, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+    classes: pd.Series,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    classes_order=CLASSES,
 ) -> list[dict]:
     """Fraction of each class with a percentile bootstrap CI over samples (scipy.stats.bootstrap)."""
     rows = []
     n = len(classes)
-    for i, cls in enumerate(CLASSES):
+    for i, cls in enumerate(classes_order):
         indicator = (np.asarray(classes) == cls).astype(float)
         frac = float(indicator.mean()) if n else float("nan")
         if n >= 2 and 0 < indicator.sum() < n:
@@ -119,6 +187,43 @@ def fractions_with_ci(
         else:  # all or none in the class: every resample gives the same fraction
             lo = hi = frac
         rows.append({"class": cls, "fraction": frac, "ci_low": lo, "ci_high": hi, "n": n})
+    return rows
+
+
+def gap_fraction(df: pd.DataFrame, n_resamples=1000, confidence=0.95, seed=0) -> dict:
+    """Fractions row of the gap-ratio criterion (d_1/d_2 < 1/3); NaN without a second neighbour."""
+    ratio = df["gap_ratio"].to_numpy(float) if "gap_ratio" in df.columns else np.array([np.nan])
+    if len(ratio) == 0 or np.isnan(ratio).any():
+        nan = float("nan")
+        return {"class": GAP_CLASS, "fraction": nan, "ci_low": nan, "ci_high": nan, "n": len(df)}
+    labels = np.where(ratio < GAP_RATIO, GAP_CLASS, "other")
+    rows = fractions_with_ci(pd.Series(labels), n_resamples, confidence, seed, (GAP_CLASS,))
+    return rows[0]
+
+
+def delta_sweep(tables: dict[int, pd.DataFrame], scales) -> list[dict]:
+    """Both thresholds scaled together by each factor: fractions per K, the spurious peak and its K,
+    and memorized + spurious at the largest K (false positives where the model should generalize)."""
+    ks = sorted(tables)
+    rows = []
+    for scale in scales:
+        per_k = []
+        for k in ks:
+            t = tables[k].copy()
+            dm, ds = float(t["delta_m"].iloc[0]) * scale, float(t["delta_s"].iloc[0]) * scale
+            t["class"] = classify_distances(t["d_train"], t["d_synth"], dm, ds)
+            f = {c: float(np.mean(t["class"] == c)) if len(t) else float("nan") for c in CLASSES}
+            per_k.append({"K": k, "delta_m": dm, "delta_s": ds, **{f"f_{c}": f[c] for c in CLASSES}})
+        peak = max(per_k, key=lambda r: (r["f_spurious"], -r["K"]))
+        last = per_k[-1]
+        for r in per_k:
+            r.update(
+                scale=float(scale),
+                spurious_peak=peak["f_spurious"],
+                K_peak=peak["K"],
+                false_positive_kmax=last["f_memorized"] + last["f_spurious"],
+            )
+        rows += per_k
     return rows
 
 

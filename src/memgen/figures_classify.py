@@ -27,22 +27,43 @@ def pick_ks(ks: list[int], n: int = 4) -> list[int]:
     return [ks[i] for i in idx]
 
 
-def histograms_figure(hist: pd.DataFrame, thresholds: pd.DataFrame, experiment: str, ks=None):
+def _method_label(th) -> str:
+    if str(th.get("method_m", "")) == "null-quantile" and "null_alpha" in th:
+        return f" (real-pair {float(th['null_alpha']):.2%} quantile)"
+    return f" ({th.get('method_m', '')})" if th.get("method_m") else ""
+
+
+def histograms_figure(
+    hist: pd.DataFrame, thresholds: pd.DataFrame, experiment: str, ks=None, null=None
+):
+    """Olive d_train and grey d_synth per K with the thresholds; ``null`` (the pool's leave-one-out
+    distances, full pool) is drawn as a black outline rescaled to the panel's sample count."""
     ks = ks or pick_ks(sorted(hist["K"].unique()))
-    fig, axes = plt.subplots(1, len(ks), figsize=(3.6 * len(ks), 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(ks), figsize=(3.6 * len(ks), 3.2), squeeze=False)
     for ax, k in zip(axes[0], ks):
         th = thresholds[thresholds["K"] == k].iloc[0]
+        total = 0
         for col, color, label in (
             ("d_train", OLIVE, "to nearest training image"),
             ("d_synth", GREY, "to nearest other sample"),
         ):
             h = hist[(hist["K"] == k) & (hist["distance"] == col)]
             edges = np.r_[h["log10_lo"].to_numpy(), h["log10_hi"].to_numpy()[-1:]]
+            total = max(total, int(h["count"].sum()))
             ax.stairs(
                 h["count"].to_numpy(), 10**edges, fill=True, alpha=0.55, color=color, label=label
             )
-        ax.axvline(th["delta_m"], color=OLIVE, ls="--", lw=1.2, label=f"δm = {th['delta_m']:.3g}")
-        ax.axvline(th["delta_s"], color="black", ls=":", lw=1.2, label=f"δs = {th['delta_s']:.3g}")
+        if null is not None and len(null):
+            full = null[null["n"] == null["n"].max()]["distance"].to_numpy(float)
+            floor = 10 ** edges[0]
+            counts, _ = np.histogram(np.log10(np.maximum(full, floor)), bins=edges)
+            ax.stairs(
+                counts * total / max(1, counts.sum()), 10**edges, color="black", lw=1.0,
+                label=f"real image to nearest other (N = {len(full)}, rescaled)",
+            )
+        ax.axvline(th["delta_m"], color=OLIVE, ls="--", lw=1.4,
+                   label=f"δm = {th['delta_m']:.3g}{_method_label(th)}")
+        ax.axvline(th["delta_s"], color="black", ls=":", lw=1.4, label=f"δs = {th['delta_s']:.3g}")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels overlap
         ax.set_title(f"{experiment}, K = {k}")
@@ -53,12 +74,28 @@ def histograms_figure(hist: pd.DataFrame, thresholds: pd.DataFrame, experiment: 
     return fig
 
 
-def fractions_figure(fr: pd.DataFrame, experiment: str, critical_k=(), k_log: bool = True):
+def fractions_figure(
+    fr: pd.DataFrame, experiment: str, critical_k=(), k_log: bool = True, sweep=None, band=(0.8, 1.2)
+):
+    """Fractions vs K with bootstrap CIs (error bars) and, from the delta sweep, the range of each
+    fraction when both thresholds are scaled by a factor within ``band`` (shaded)."""
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for cls, color in COLORS.items():
         d = fr[fr["class"] == cls].sort_values("K")
-        ax.plot(d["K"], d["fraction"], "o-", color=color, label=cls, ms=4)
-        ax.fill_between(d["K"], d["ci_low"], d["ci_high"], color=color, alpha=0.2, lw=0)
+        if sweep is not None and len(sweep):
+            inside = sweep[(sweep["scale"] >= band[0] - 1e-9) & (sweep["scale"] <= band[1] + 1e-9)]
+            rng = inside.groupby("K")[f"f_{cls}"].agg(["min", "max"]).sort_index()
+            ax.fill_between(rng.index, rng["min"], rng["max"], color=color, alpha=0.18, lw=0)
+        err = np.vstack([d["fraction"] - d["ci_low"], d["ci_high"] - d["fraction"]])
+        ax.errorbar(d["K"], d["fraction"], yerr=np.clip(err, 0, None), fmt="o-", color=color,
+                    label=cls, ms=4, capsize=2, lw=1.3, elinewidth=0.8)
+    if sweep is not None and len(sweep):
+        ax.fill_between([], [], [], color="0.5", alpha=0.25, lw=0,
+                        label=f"δ × {band[0]:g}–{band[1]:g}")
+    gap = fr[fr["class"] == "memorized_gap"].sort_values("K")
+    if len(gap) and gap["fraction"].notna().any():
+        ax.plot(gap["K"], gap["fraction"], "x:", color=COLORS["memorized"], ms=4, lw=1,
+                label="memorized, d₁/d₂ < 1/3")
     for i, kc in enumerate(critical_k):
         ax.axvline(kc, color="0.4", ls="--", lw=1)
         ax.text(kc, 1.02, f"K{i + 1}", ha="center", va="bottom", fontsize=8, color="0.3")

@@ -1,23 +1,26 @@
-"""Automatic memorization (δ_m) and spurious (δ_s) thresholds from nearest-neighbour distances.
+"""Memorization (δ_m) and spurious (δ_s) thresholds from nearest-neighbour distances.
 
-The paper chose δ_m between the two modes of the olive histogram (distance of each sample to its
-nearest training image) and δ_s between the two modes of the grey one (distance to the nearest
-*other* sample), by hand for every K. We automate the same criterion, robustly:
+Default (`method: null-quantile`): calibrated on the data, not on the model's samples or on the K grid. A
+generated sample is a near-duplicate (of a training image, or of another sample) only if it is closer
+than distinct real images of the data set almost ever are to each other: δ = the alpha-quantile (default
+0.5 %) of the real pool's leave-one-out nearest-neighbour distances (memgen.null), the same δ for δ_m and
+δ_s and for every K. Under the null "the model samples like the data", a threshold set this way labels at
+most about alpha of the samples memorized at K = N (fewer at smaller K, whose training sets are sparser),
+and the table reports that false-positive rate per K for both thresholds. `delta_s_null: size-matched`
+instead takes δ_s per K from the null of a real set of min(|S|, N) images.
 
+Alternative (`method: valley`), the paper's "between the two modes" criterion made automatic:
 1. Work on log10 distances with a floor (exact copies have distance 0, whose log is -inf).
-2. Pool all K of an experiment, **weighting every K equally** (each K's histogram is normalised before
-   averaging). Per-K valleys are meaningless at the ends of the K grid, where one mode is missing
-   (everything memorized, or nothing), and a plain pooled histogram is dominated by the large-K sets
-   (4K samples each) so it loses the memorized mode; the digits study found the equal-weight pooled
-   valley stable and pooled Otsu unstable (shared/notes/digits-demo-study.md §4).
+2. Pool all K of an experiment, weighting every K equally (each K's histogram is normalised before
+   averaging); a per-K valley is meaningless at the ends of the K grid, where one mode is missing.
 3. Smooth the averaged histogram with a Gaussian kernel, find its peaks (scipy.signal.find_peaks with a
    minimum prominence), take the two highest, and put the threshold at the lowest point between them.
-4. If the pooled histogram is unimodal (e.g. a run that never memorizes), fall back to Otsu's split of
-   the pooled log-distances and say so in `method` and `warning`.
+4. If the pooled histogram is unimodal, fall back to Otsu's split and say so in `method` and `warning`.
+The valley depends on the K grid and sits at the lower edge of the transition models when the transition
+is a continuous shift (no valley per K), so it is kept as a diagnostic (`valley_delta_*`), not a default.
 
-The same δ applies to every K of the experiment (that is what makes fractions comparable across K);
-config can override any value per K (`delta_m`/`delta_s`: "auto", a number, or a list aligned with ks
-whose entries are numbers or "auto").
+Config can override any value per K (`delta_m`/`delta_s`: "auto", a number, or a list aligned with ks
+whose entries are numbers or "auto"); `method_m`/`method_s` say which rule made each value.
 """
 
 from __future__ import annotations
@@ -127,39 +130,113 @@ def resolve_override(spec, ks: list[int], k: int):
     return value
 
 
+@dataclass(frozen=True)
+class NullConfig:
+    alpha: float = 0.005  # quantile of the real leave-one-out distances
+    delta_s_null: str = "pool"  # "pool": delta_s = delta_m; "size-matched": null of min(|S|, N) images
+
+
+# Below this ratio of the null's alpha-quantile to its median, the low tail is probably set by
+# near-duplicate images inside the data set rather than by distinct images.
+NEAR_DUPLICATE_RATIO = 0.25
+
+
+def null_thresholds(null, n_synth: dict[int, int], cfg: NullConfig = NullConfig()) -> dict:
+    """Automatic delta_m (one value) and delta_s per K from the real-pool null."""
+    if cfg.delta_s_null not in ("pool", "size-matched"):
+        raise ValueError(f"delta_s_null must be 'pool' or 'size-matched', got {cfg.delta_s_null!r}")
+    delta = null.quantile(cfg.alpha)
+    summary = null.summary(cfg.alpha)
+    warning = ""
+    if delta < NEAR_DUPLICATE_RATIO * summary["null_median"]:
+        warning = (
+            f"the null's {cfg.alpha:.2%} quantile ({delta:.4g}) is below {NEAR_DUPLICATE_RATIO} x its "
+            f"median ({summary['null_median']:.4g}): near-duplicates inside the data set may set it; "
+            "inspect the closest pairs in the pool null table"
+        )
+    if cfg.delta_s_null == "pool":
+        per_k_s = {k: (delta, "null-quantile") for k in n_synth}
+    else:
+        per_k_s = {
+            k: (null.quantile(cfg.alpha, min(n, null.n_pool)), "null-size-matched")
+            for k, n in n_synth.items()
+        }
+    return {"delta_m": delta, "delta_s": per_k_s, "summary": summary, "warning": warning}
+
+
 def choose_thresholds(
     d_train: dict[int, np.ndarray],
     d_synth: dict[int, np.ndarray],
     delta_m="auto",
     delta_s="auto",
     cfg: ValleyConfig = ValleyConfig(),
+    method: str = "valley",
+    null=None,
+    null_cfg: NullConfig = NullConfig(),
 ) -> list[dict]:
-    """Rows (one per K) with delta_m, delta_s, method and diagnostics."""
+    """Rows (one per K) with delta_m, delta_s, method (per threshold) and diagnostics.
+
+    method "null-quantile" needs ``null`` (memgen.null.PoolNull); "valley" uses the pooled histograms. The valley
+    is computed in both cases as a cross-check (columns ``valley_delta_m/s``); with a null, the implied
+    false-positive rates of the thresholds in use are reported per K (``fpr_m``: a real image against K
+    other real images; ``fpr_s``: a real set of min(|S|, N) images, ``fpr_s_extrapolated`` when |S| > N).
+    """
     ks = sorted(d_train)
     if sorted(d_synth) != ks:
         raise ValueError(f"train and sample tables cover different K: {ks} vs {sorted(d_synth)}")
-    auto_m = pooled_valley(d_train, cfg)
-    auto_s = pooled_valley(d_synth, cfg)
+    if method not in ("null-quantile", "valley"):
+        raise ValueError(f"threshold method must be 'null-quantile' or 'valley', got {method!r}")
+    manual = {k: (resolve_override(delta_m, ks, k), resolve_override(delta_s, ks, k)) for k in ks}
+    all_manual = all(m is not None and s is not None for m, s in manual.values())
+    if method == "null-quantile" and null is None and not all_manual:
+        raise ValueError(
+            "method 'null-quantile' needs the pool null table (`memgen pool-null`, then --null); "
+            "or give both thresholds, or use the valley method"
+        )
+    if null is None:
+        method = "valley"  # every value is manual: the valley is only the cross-check
+    valley_m = pooled_valley(d_train, cfg)
+    valley_s = pooled_valley(d_synth, cfg)
+    n_synth = {k: int(len(d_synth[k])) for k in ks}
+    auto = null_thresholds(null, n_synth, null_cfg) if method == "null-quantile" else None
     rows = []
     for k in ks:
-        man_m = resolve_override(delta_m, ks, k)
-        man_s = resolve_override(delta_s, ks, k)
+        man_m, man_s = manual[k]
+        if auto is not None:
+            auto_m, meth_m = auto["delta_m"], "null-quantile"
+            auto_s, meth_s = auto["delta_s"][k]
+        else:
+            auto_m, meth_m = valley_m.value, valley_m.method
+            auto_s, meth_s = valley_s.value, valley_s.method
         row = {
             "K": int(k),
-            "delta_m": man_m if man_m is not None else auto_m.value,
-            "delta_s": man_s if man_s is not None else auto_s.value,
-            "method_m": "manual" if man_m is not None else auto_m.method,
-            "method_s": "manual" if man_s is not None else auto_s.method,
+            "delta_m": man_m if man_m is not None else auto_m,
+            "delta_s": man_s if man_s is not None else auto_s,
+            "method_m": "manual" if man_m is not None else meth_m,
+            "method_s": "manual" if man_s is not None else meth_s,
             "n_samples": int(len(d_train[k])),
+            "auto_delta_m": auto_m,
+            "auto_delta_s": auto_s,
         }
         row["method"] = (
             row["method_m"]
             if row["method_m"] == row["method_s"]
             else f"{row['method_m']}/{row['method_s']}"
         )
-        for tag, th in (("m", auto_m), ("s", auto_s)):
+        for tag, th in (("m", valley_m), ("s", valley_s)):
+            row[f"valley_delta_{tag}"] = th.value
             for key, val in th.diagnostics.items():
                 row[f"{key}_{tag}"] = val
-            row[f"auto_delta_{tag}"] = th.value
+        if auto is not None:
+            # The valley is only a cross-check here: its warnings must not read as the rule's own.
+            for tag in ("m", "s"):
+                row[f"valley_warning_{tag}"] = row[f"warning_{tag}"]
+                row[f"warning_{tag}"] = auto["warning"]
+            row.update(auto["summary"])
+        if null is not None:
+            n_s = n_synth[k]
+            row["fpr_m"] = null.rate(row["delta_m"], min(k + 1, null.n_pool))
+            row["fpr_s"] = null.rate(row["delta_s"], min(n_s, null.n_pool))
+            row["fpr_s_extrapolated"] = bool(null.extrapolated(n_s))
         rows.append(row)
     return rows

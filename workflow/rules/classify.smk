@@ -38,6 +38,7 @@ rule fractions:
         fractions=f"{RUN}/{{E}}/fractions.parquet",
         sensitivity=f"{RUN}/{{E}}/sensitivity.parquet",
         histograms=f"{RUN}/{{E}}/histograms.parquet",
+        sweep=f"{RUN}/{{E}}/sweep.parquet",
     log:
         f"{RUN}/logs/fractions/{{E}}.log",
     benchmark:
@@ -55,6 +56,7 @@ rule fractions:
         "memgen fractions --experiment {wildcards.E} --classes {input}"
         " --out {output.fractions} --sensitivity-out {output.sensitivity}"
         " --histograms-out {output.histograms} --scales {params.cfg[scales]}"
+        " --sweep-out {output.sweep} --sweep {params.cfg[sweep]}"
         " --n-bootstrap {params.cfg[n_bootstrap]} --confidence {params.cfg[confidence]}"
         " --seed {params.cfg[seed]} --bins {params.cfg[hist_bins]}"
         " --floor {params.cfg[floor]} > {log} 2>&1"
@@ -65,6 +67,8 @@ rule classify_figure:
         fractions=f"{RUN}/{{E}}/fractions.parquet",
         histograms=f"{RUN}/{{E}}/histograms.parquet",
         thresholds=f"{RUN}/{{E}}/thresholds.parquet",
+        sweep=f"{RUN}/{{E}}/sweep.parquet",
+        null=thresholds_null,
         classes=classify_per_k("classes.parquet"),
         train_nn=classify_per_k("nn_train.parquet"),
         synth_nn=classify_per_k("nn_synth.parquet"),
@@ -103,6 +107,7 @@ rule classify_figure:
     shell:
         "memgen classify-figure --experiment {wildcards.E} --fractions {input.fractions}"
         " --histograms {input.histograms} --thresholds {input.thresholds}"
+        " --sweep {input.sweep} --null {input.null} --band {params.cfg[band]}"
         " --classes {input.classes} --train-nn {input.train_nn} --sample-nn {input.synth_nn}"
         " --samples {input.samples} --pool {input.pool} --critical-k {params.cfg[critical_k]}"
         " --per-class {params.cfg[per_class]} --dpi {params.cfg[plots][dpi]}"

@@ -18,6 +18,9 @@ def classify_fraction_params(wildcards):
     params["scales"] = " ".join(
         str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sensitivity"]
     )
+    params["sweep"] = " ".join(
+        str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sweep"]
+    )
     return params
 
 
@@ -35,6 +38,7 @@ def classify_figure_params(wildcards):
         "plots": plot_params(),
         "critical_k": " ".join(str(k) for k in critical_ks_of(wildcards.E)),
         "per_class": classify_cfg(wildcards.E)["examples_per_class"],
+        "band": " ".join(str(s) for s in exp_cfg(wildcards.E)["thresholds"]["band"]),
     }
 
 
@@ -48,7 +52,13 @@ def analysis_targets():
     for E in IMAGE_EXPS:
         files += [
             f"{RUN}/{E}/{name}.parquet"
-            for name in ("thresholds", "fractions", "sensitivity", "histograms")
+            for name in (
+                "thresholds",
+                "fractions",
+                "sensitivity",
+                "histograms",
+                "sweep",
+            )
         ]
         files += [f"{RUN}/{E}/K{k}/classes.parquet" for k in ks_of(E)]
     return files

@@ -33,4 +33,36 @@ def thresholds_ks(wildcards):
 
 def thresholds_method(wildcards):
     cfg = thresholds_cfg(wildcards.E)
-    return {k: cfg[k] for k in ("floor", "bins", "smoothing", "impl_version")}
+    keys = ("method", "null_alpha", "null_duplicates", "delta_s_null")
+    return {k: cfg[k] for k in keys + ("floor", "bins", "smoothing", "impl_version")}
+
+
+def null_source(E):
+    """Experiment whose pool null E uses: the one whose models E reuses (model.reuse, e.g. the 8 x K
+    synthetic-set study) when both read the same pool with the same metric, else E itself.
+    """
+    src = exp_cfg(E)["model"].get("reuse") or E
+    if src == E:
+        return E
+    same = ("dataset", "path", "split_seed", "ks")
+    mine, theirs = exp_cfg(E), exp_cfg(src)
+    if all(mine.get(k) == theirs.get(k) for k in same) and (
+        mine["neighbors"]["metric"] == theirs["neighbors"]["metric"]
+    ):
+        return src
+    return E
+
+
+def thresholds_null(wildcards):
+    return f"{RUN}/{null_source(wildcards.E)}/pool_null.parquet"
+
+
+def pool_null_impl_version(wildcards):
+    # The null is the neighbour search on the pool: its numbers change with the neighbour code.
+    return neighbors_cfg(wildcards.E)["impl_version"]
+
+
+def pool_null_runtime(wildcards, attempt):
+    """Minutes: the ladder costs about 4/3 of one pool-vs-pool search (N^2 pairs)."""
+    n = max(ks_of(wildcards.E))
+    return int(min(2880, (30 + n // 100) * attempt))

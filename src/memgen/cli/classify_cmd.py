@@ -38,7 +38,8 @@ def _meta(table: pd.DataFrame, col: str, default: str) -> str:
 def _thresholds(args) -> int:
     from memgen.classify import nearest_distance
     from memgen.io import read_parquet, write_parquet
-    from memgen.thresholds import ValleyConfig, choose_thresholds
+    from memgen.null import PoolNull
+    from memgen.thresholds import NullConfig, ValleyConfig, choose_thresholds
 
     if len(args.train_nn) != len(args.sample_nn):
         raise ValueError("give as many --sample-nn tables as --train-nn tables (one pair per K)")
@@ -52,14 +53,21 @@ def _thresholds(args) -> int:
         d_synth[k] = nearest_distance(tb, "sample").to_numpy()
         experiment = experiment or _meta(ta, "experiment", "")
     cfg = ValleyConfig(floor=args.floor, bins=args.bins, smoothing=args.smoothing)
-    rows = choose_thresholds(d_train, d_synth, _parse_delta(args.delta_m), _parse_delta(args.delta_s), cfg)
+    null = None
+    if args.null:
+        null = PoolNull.from_table(read_parquet(args.null), args.null_duplicates == "drop", args.floor)
+    rows = choose_thresholds(
+        d_train, d_synth, _parse_delta(args.delta_m), _parse_delta(args.delta_s), cfg,
+        method=args.method, null=null, null_cfg=NullConfig(args.alpha, args.delta_s_null),
+    )
     df = pd.DataFrame(rows)
     df.insert(0, "experiment", experiment)
     for r in rows:
         for tag in ("m", "s"):
             if r.get(f"warning_{tag}"):
                 log.warning("K=%s delta_%s: %s", r["K"], tag, r[f"warning_{tag}"])
-    log.info("thresholds: %s", df[["K", "delta_m", "delta_s", "method"]].to_string(index=False))
+    shown = [c for c in ("K", "delta_m", "delta_s", "method", "fpr_m", "fpr_s") if c in df.columns]
+    log.info("thresholds:\n%s", df[shown].to_string(index=False))
     write_parquet(df, args.out, provenance={"experiment": experiment, "config": vars(args)}, sort_by=["K"])
     return 0
 
@@ -92,7 +100,14 @@ def _classify(args) -> int:
 
 
 def _fractions(args) -> int:
-    from memgen.classify import fractions_with_ci, histogram_rows, sensitivity
+    from memgen.classify import (
+        delta_sweep,
+        fractions_with_ci,
+        gap_fraction,
+        histogram_rows,
+        n_groups,
+        sensitivity,
+    )
     from memgen.io import read_parquet, write_parquet
 
     frac_rows, sens_rows, hist_rows = [], [], []
@@ -104,14 +119,23 @@ def _fractions(args) -> int:
     for t in tables:
         k = int(t["K"].iloc[0])
         experiment = experiment or _meta(t, "experiment", "")
+        groups = n_groups(t["duplicate_group"]) if "duplicate_group" in t.columns else -1
         for r in fractions_with_ci(t["class"], args.n_bootstrap, args.confidence, args.seed):
-            frac_rows.append({"K": k, **r})
+            frac_rows.append({"K": k, **r, "groups": groups if r["class"] == "spurious" else -1})
+        frac_rows.append({"K": k, **gap_fraction(t, args.n_bootstrap, args.confidence, args.seed), "groups": -1})
         for r in sensitivity(t, args.scales):
             sens_rows.append({"K": k, **r})
         for r in histogram_rows(t, edges, args.floor):
             hist_rows.append({"K": k, **r})
     prov = {"experiment": experiment, "config": vars(args)}
+    sweep_rows = []
+    if args.sweep_out:
+        sweep_rows = delta_sweep({int(t["K"].iloc[0]): t for t in tables}, args.sweep)
+        peaks = pd.DataFrame(sweep_rows).drop_duplicates("scale")
+        log.info("delta sweep (both thresholds scaled):\n%s", peaks[
+            ["scale", "spurious_peak", "K_peak", "false_positive_kmax"]].to_string(index=False))
     for rows, out, keys in (
+        (sweep_rows, args.sweep_out, ["scale", "K"]),
         (frac_rows, args.out, ["K", "class"]),
         (sens_rows, args.sensitivity_out, ["K", "scaled", "scale"]),
         (hist_rows, args.histograms_out, ["K", "distance", "log10_lo"]),
@@ -134,8 +158,11 @@ def _figure(args) -> int:
     hist = read_parquet(args.histograms)
     th = read_parquet(args.thresholds)
     E = args.experiment
-    save_figure(F.histograms_figure(hist, th, E), f"{args.out_dir}/fig3_hist_{E}", dpi=args.dpi)
-    save_figure(F.fractions_figure(fr, E, args.critical_k, args.k_log), f"{args.out_dir}/fig4a_fractions_{E}", dpi=args.dpi)
+    null = read_parquet(args.null) if args.null else None
+    sweep = read_parquet(args.sweep) if args.sweep else None
+    save_figure(F.histograms_figure(hist, th, E, null=null), f"{args.out_dir}/fig3_hist_{E}", dpi=args.dpi)
+    save_figure(F.fractions_figure(fr, E, args.critical_k, args.k_log, sweep, tuple(args.band)),
+                f"{args.out_dir}/fig4a_fractions_{E}", dpi=args.dpi)
     n = len(args.classes)
     if not (len(args.train_nn) == len(args.sample_nn) == len(args.samples) == n):
         raise ValueError("--classes, --train-nn, --sample-nn and --samples need one entry per K")
@@ -155,16 +182,26 @@ def _figure(args) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "thresholds",
-        help="automatic delta_m / delta_s from neighbour tables (pooled log-distance valley)",
-        description="Choose the memorization threshold delta_m (from nearest-training distances) and the "
-        "spurious threshold delta_s (from nearest-other-sample distances). Several table pairs (one per K) "
-        "are pooled with every K weighted equally; see memgen.thresholds for the method.",
+        help="delta_m / delta_s: a quantile of the real pool's leave-one-out distances, or a valley",
+        description="Choose the memorization threshold delta_m and the spurious threshold delta_s. Default "
+        "(--method null-quantile): the --alpha quantile of the real pool's leave-one-out nearest-neighbour "
+        "distances (--null, from `memgen pool-null`), one value for both thresholds and every K; the "
+        "table reports each threshold's false-positive rate on that null. --method valley: the valley of "
+        "the equal-weight pooled log-distance histograms of all K. See memgen.thresholds.",
     )
     p.add_argument("--train-nn", nargs="+", required=True, help="neighbour table(s) samples -> training set")
     p.add_argument("--sample-nn", nargs="+", required=True, help="neighbour table(s) samples -> other samples")
     p.add_argument("--ks", nargs="+", type=int, help="K of each table pair (default: the tables' K column)")
     p.add_argument("--delta-m", default="auto", help="'auto', a number, or a JSON list per K (default auto)")
     p.add_argument("--delta-s", default="auto", help="'auto', a number, or a JSON list per K (default auto)")
+    p.add_argument("--method", choices=["null-quantile", "valley"], default="null-quantile",
+                   help="automatic rule: null quantile (default; needs --null) or pooled valley")
+    p.add_argument("--null", default=None, help="pool null table (memgen pool-null); also gives the FP rates")
+    p.add_argument("--alpha", type=float, default=0.005, help="quantile of the null (default 0.005)")
+    p.add_argument("--null-duplicates", choices=["drop", "keep"], default="drop",
+                   help="leave exact duplicate pool images (distance <= floor) out of the null (default drop)")
+    p.add_argument("--delta-s-null", choices=["pool", "size-matched"], default="pool",
+                   help="delta_s = delta_m (pool) or the null quantile of a real set of min(|S|, N) images")
     p.add_argument("--floor", type=float, default=1e-4, help="distance floor before log10 (exact copies)")
     p.add_argument("--bins", type=int, default=80, help="histogram bins over the log-distance range")
     p.add_argument("--smoothing", type=float, default=2.0, help="Gaussian smoothing sigma in bins")
@@ -201,6 +238,9 @@ def register(subparsers) -> None:
     p.add_argument("--sensitivity-out", default=None, help="sensitivity parquet")
     p.add_argument("--histograms-out", default=None, help="histogram bins parquet")
     p.add_argument("--scales", nargs="+", type=float, default=[0.8, 1.2], help="threshold scale factors")
+    p.add_argument("--sweep-out", default=None, help="delta-sweep parquet (both thresholds scaled together)")
+    p.add_argument("--sweep", nargs="+", type=float, default=[0.5, 0.75, 1.0, 1.25, 1.5],
+                   help="scale factors of the delta sweep")
     p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -218,6 +258,9 @@ def register(subparsers) -> None:
     p.add_argument("--fractions", required=True, help="fractions parquet")
     p.add_argument("--histograms", required=True, help="histogram bins parquet")
     p.add_argument("--thresholds", required=True, help="thresholds parquet")
+    p.add_argument("--sweep", default=None, help="delta-sweep parquet (band on the fractions)")
+    p.add_argument("--band", nargs=2, type=float, default=[0.8, 1.2], help="sweep factors of the band")
+    p.add_argument("--null", default=None, help="pool null parquet (drawn on the histograms)")
     p.add_argument("--classes", nargs="+", required=True, help="classes parquet per K")
     p.add_argument("--train-nn", nargs="+", required=True, help="training neighbour table per K")
     p.add_argument("--sample-nn", nargs="+", required=True, help="sample neighbour table per K")

@@ -67,6 +67,33 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="output .parquet")
     p.set_defaults(func=run)
 
+    q = subparsers.add_parser(
+        "pool-null",
+        help="leave-one-out nearest-neighbour distances of the real pool (the thresholds' null)",
+        description="For nested real subsets (the first n pool images, n = N, N/2, N/4, ...), the "
+        "distance of each image to its nearest OTHER image of the subset, with the same exact search "
+        "and metric as `memgen neighbors`. Output: parquet with n, query, ref_index, distance. The "
+        "closest pairs of the full pool are logged (near-duplicates inside the data set).",
+    )
+    q.add_argument("--pool", required=True, help="real images .npy (the training pool)")
+    q.add_argument("--metric", default="l2", choices=METRICS, help="distance (as for neighbors)")
+    q.add_argument(
+        "--min-size", type=int, default=8, help="smallest subset of the ladder (default 8)"
+    )
+    q.add_argument("--experiment", default=None, help="experiment name (column and provenance)")
+    q.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="compute device"
+    )
+    q.add_argument("--batch-size", type=int, default=256, help="images per LPIPS embedding batch")
+    q.add_argument("--impl-version", type=int, default=1, help="stage version (provenance)")
+    q.add_argument(
+        "--random-backbone",
+        action="store_true",
+        help="TESTS ONLY: random LPIPS backbone (no ImageNet weights needed); distances are meaningless",
+    )
+    q.add_argument("--out", required=True, help="output .parquet")
+    q.set_defaults(func=run_pool_null)
+
 
 def run(args: argparse.Namespace) -> int:
     from memgen.io import write_parquet
@@ -111,4 +138,45 @@ def run(args: argparse.Namespace) -> int:
     )
     write_parquet(df, args.out, provenance=prov)
     print(f"wrote {args.out}: {facts['n_queries']} queries x {args.k} neighbours ({args.metric})")
+    return 0
+
+
+def run_pool_null(args: argparse.Namespace) -> int:
+    import logging
+
+    from memgen.io import write_parquet
+    from memgen.neighbors import open_array
+    from memgen.null import closest_pairs, ladder_sizes, pool_null_table
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.min_size < 2:
+        raise ValueError(f"--min-size must be >= 2, got {args.min_size}")
+    pool = open_array(args.pool, "pool")
+    sizes = ladder_sizes(pool.shape[0], args.min_size)
+    df = pool_null_table(
+        pool,
+        args.metric,
+        sizes,
+        device=args.device,
+        batch_size=args.batch_size,
+        pretrained_backbone=not args.random_backbone,
+    )
+    df["metric"] = args.metric
+    if args.experiment is not None:
+        df["experiment"] = args.experiment
+    pairs = closest_pairs(df)
+    logging.getLogger("memgen.null").info(
+        "closest pairs of distinct pool images (pool rows a, b):\n%s", pairs.to_string(index=False)
+    )
+    prov = dict(
+        pool=str(args.pool),
+        metric=args.metric,
+        sizes=sizes,
+        experiment=args.experiment,
+        impl_version=args.impl_version,
+        random_backbone=args.random_backbone,
+    )
+    write_parquet(df, args.out, provenance=prov, sort_by=["n", "query"])
+    print(f"wrote {args.out}: leave-one-out neighbours of subsets {sizes} ({args.metric})")
     return 0
