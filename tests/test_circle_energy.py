@@ -71,10 +71,14 @@ def test_centre_energies_are_the_likelihood_at_the_centres_not_grid_interpolatio
     t_e = 0.01
     net = MixtureScore(mem)
     logp, e, nfev = point_energies(net, mem, t_e, 1e-5, 1e-5, "mixture", mem)
-    truth = -2 * t_e * (
-        logsumexp(-((mem[:, None] - mem[None]) ** 2).sum(-1) / (2 * t_e), axis=1)
-        - np.log(2)
-        - np.log(2 * np.pi * t_e)
+    truth = (
+        -2
+        * t_e
+        * (
+            logsumexp(-((mem[:, None] - mem[None]) ** 2).sum(-1) / (2 * t_e), axis=1)
+            - np.log(2)
+            - np.log(2 * np.pi * t_e)
+        )
     )
     np.testing.assert_allclose(e, truth, atol=2e-4)  # solver tolerance, in energy units
     assert nfev > 0

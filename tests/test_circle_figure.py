@@ -58,36 +58,63 @@ def planted(tmp_path_factory):
             phi = rng.uniform(0, 2 * np.pi, 1500)
             x = np.c_[np.cos(phi), np.sin(phi)] * (1 + 0.01 * rng.normal(size=(1500, 1)))
         else:
-            x = euler_maruyama(ExactScore(pts), 600, 500, T_END, 1.0, 0, dtype=torch.float64, progress=False)
+            x = euler_maruyama(
+                ExactScore(pts), 600, 500, T_END, 1.0, 0, dtype=torch.float64, progress=False
+            )
         cfg = ClusterConfig(tau={2: 3.0, 9: 2.0, 1000: 0.45}[k], t_end=T_END)
         per_sample, cl = cluster_samples(x, pts, cfg)
-        cl["members"] = [per_sample.loc[per_sample.cluster == c, "sample"].to_numpy() for c in cl.cluster]
+        cl["members"] = [
+            per_sample.loc[per_sample.cluster == c, "sample"].to_numpy() for c in cl.cluster
+        ]
         for name, value in copy_summary(x, pts, cfg.criterion(pts)).items():
             cl[name] = value
-        write_parquet(pd.DataFrame({"sample": np.arange(len(x)), "x": x[:, 0], "y": x[:, 1]}),
-                      d / f"samples{k}.parquet", provenance={})
+        write_parquet(
+            pd.DataFrame({"sample": np.arange(len(x)), "x": x[:, 0], "y": x[:, 1]}),
+            d / f"samples{k}.parquet",
+            provenance={},
+        )
         write_parquet(cl, d / f"clusters{k}.parquet", provenance={})
         e = finite_energy(grid, pts, beta)
-        write_parquet(_grid_table(e, np.zeros_like(grid), grid, t_e=T_E), d / f"energy{k}.parquet",
-                      provenance={})
+        write_parquet(
+            _grid_table(e, np.zeros_like(grid), grid, t_e=T_E),
+            d / f"energy{k}.parquet",
+            provenance={},
+        )
         ec = finite_energy(cl[["cx", "cy"]].to_numpy(), pts, beta)
         # stored in reverse cluster order: the figure must match by cluster id
-        write_parquet(pd.DataFrame({"cluster": cl["cluster"][::-1], "energy": ec[::-1]}),
-                      d / f"centres{k}.parquet", provenance={})
-        for name, ext in (("samples", "samples"), ("clusters", "clusters"), ("energy", "energy"),
-                          ("centres", "centres")):
+        write_parquet(
+            pd.DataFrame({"cluster": cl["cluster"][::-1], "energy": ec[::-1]}),
+            d / f"centres{k}.parquet",
+            provenance={},
+        )
+        for name, ext in (
+            ("samples", "samples"),
+            ("clusters", "clusters"),
+            ("energy", "energy"),
+            ("centres", "centres"),
+        ):
             paths[name][k] = str(d / f"{ext}{k}.parquet")
     for b in (beta, 20.0):
         r = np.linalg.norm(grid, axis=1)
-        write_parquet(_grid_table(circle_energy(r, b), circle_score(grid, b), grid, beta=b),
-                      d / f"exact_beta{b:g}.parquet", provenance={})
+        write_parquet(
+            _grid_table(circle_energy(r, b), circle_score(grid, b), grid, beta=b),
+            d / f"exact_beta{b:g}.parquet",
+            provenance={},
+        )
 
     def inputs(beta_exact):
         return FigureInputs(
-            split=str(d / "split.parquet"), ks=list(KS), samples_net=paths["samples"],
-            clusters_net=paths["clusters"], energy=paths["energy"], energy_centres=paths["centres"],
-            exact_ks=[2, 9], samples_exact=paths["samples"], clusters_exact=paths["clusters"],
-            energy_exact=str(d / f"exact_beta{beta_exact:g}.parquet"), max_points=3000,
+            split=str(d / "split.parquet"),
+            ks=list(KS),
+            samples_net=paths["samples"],
+            clusters_net=paths["clusters"],
+            energy=paths["energy"],
+            energy_centres=paths["centres"],
+            exact_ks=[2, 9],
+            samples_exact=paths["samples"],
+            clusters_exact=paths["clusters"],
+            energy_exact=str(d / f"exact_beta{beta_exact:g}.parquet"),
+            max_points=3000,
         )
 
     return inputs, paths
@@ -120,7 +147,9 @@ def test_one_temperature_one_colour_scale_and_centre_energies(planted):
         assert any(t.startswith("100 % copies") for t in _texts(axes[2, 1]))
         assert any(t.startswith("ring:") for t in _texts(axes[0, 2]))
         # K = 1000: the training ring and the many centres are small and UNDER the samples
-        samples_layer = max(c.get_zorder() for c in axes[0, 2].collections if len(c.get_offsets()) >= 1500)
+        samples_layer = max(
+            c.get_zorder() for c in axes[0, 2].collections if len(c.get_offsets()) >= 1500
+        )
         small = [c for c in axes[0, 2].collections if len(c.get_offsets()) < 1500]
         assert small and all(c.get_zorder() < samples_layer for c in small)
         assert all(np.max(c.get_sizes()) <= 10 for c in small)

@@ -311,9 +311,16 @@ def cmd_energy_centres(args):
 def _grid_frame(grid, n: int, energy, score, first=None, **last) -> pd.DataFrame:
     """One row per point of the n x n energy grid (row-major i, j): position, ``first`` columns, energy,
     score, then ``last`` columns."""
-    cols = {"i": np.repeat(np.arange(n), n), "j": np.tile(np.arange(n), n), "x": grid[:, 0], "y": grid[:, 1]}
+    cols = {
+        "i": np.repeat(np.arange(n), n),
+        "j": np.tile(np.arange(n), n),
+        "x": grid[:, 0],
+        "y": grid[:, 1],
+    }
     cols.update(first or {})
-    cols.update(energy=energy, energy_rel=energy - energy.min(), score_x=score[:, 0], score_y=score[:, 1])
+    cols.update(
+        energy=energy, energy_rel=energy - energy.min(), score_x=score[:, 0], score_y=score[:, 1]
+    )
     cols.update(last)
     return pd.DataFrame(cols)
 
@@ -593,9 +600,7 @@ def register(subparsers) -> None:
     p.add_argument("--samples-net", nargs="+", required=True, help="samples_net per K")
     p.add_argument("--clusters-net", nargs="+", required=True, help="clusters_net per K")
     p.add_argument("--energy", nargs="+", required=True, help="energy_grid per K")
-    p.add_argument(
-        "--energy-centres", nargs="+", required=True, help="energy_centres per K"
-    )
+    p.add_argument("--energy-centres", nargs="+", required=True, help="energy_centres per K")
     p.add_argument(
         "--exact-ks", type=int, nargs="+", required=True, help="K of the exact-sampler panels"
     )
