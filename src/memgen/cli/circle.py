@@ -311,16 +311,9 @@ def cmd_energy_centres(args):
 def _grid_frame(grid, n: int, energy, score, first=None, **last) -> pd.DataFrame:
     """One row per point of the n x n energy grid (row-major i, j): position, ``first`` columns, energy,
     score, then ``last`` columns."""
-    cols = {
-        "i": np.repeat(np.arange(n), n),
-        "j": np.tile(np.arange(n), n),
-        "x": grid[:, 0],
-        "y": grid[:, 1],
-    }
+    cols = {"i": np.repeat(np.arange(n), n), "j": np.tile(np.arange(n), n), "x": grid[:, 0], "y": grid[:, 1]}
     cols.update(first or {})
-    cols.update(
-        energy=energy, energy_rel=energy - energy.min(), score_x=score[:, 0], score_y=score[:, 1]
-    )
+    cols.update(energy=energy, energy_rel=energy - energy.min(), score_x=score[:, 0], score_y=score[:, 1])
     cols.update(last)
     return pd.DataFrame(cols)
 
