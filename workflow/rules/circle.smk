@@ -196,9 +196,8 @@ rule circle_energy_centres:
     resources:
         mem_mb=2000,
         runtime=60,
-        gpu=gpus_for("circle", "energy"),
     params:
-        p=circle_energy_params,
+        p=circle_energy_centres_params,
         impl_version=circle_cfg()["impl_version"],
         stage_impl_version=circle_cfg("energy")["impl_version"],
     shell:

@@ -89,9 +89,15 @@ def circle_energy_params(wildcards):
     }
 
 
+def circle_energy_centres_params(wildcards):
+    # A few dozen points: seconds on a CPU, not worth a GPU job (float64 either way).
+    return {**circle_energy_params(wildcards), "device": "cpu"}
+
+
 def circle_beta_exact():
     """Inverse temperature of the closed-form K -> inf panel: `energy.beta_exact`, or (auto) the
-    learned panels' own, 1 / (2 t_E) at the largest K, so both are drawn at one temperature."""
+    learned panels' own, 1 / (2 t_E) at the largest K, so both are drawn at one temperature.
+    """
     e = circle_cfg("energy")
     if e["beta_exact"] != "auto":
         return e["beta_exact"]
