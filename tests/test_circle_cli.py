@@ -14,6 +14,7 @@ COMMANDS = [
     "circle-sample",
     "circle-cluster",
     "circle-energy",
+    "circle-energy-centres",
     "circle-energy-exact",
     "circle-figure",
 ]
@@ -144,6 +145,28 @@ def test_tiny_pipeline(tmp_path):
             )
             == 0
         )
+        assert (
+            main(
+                [
+                    "circle-energy-centres",
+                    "--split",
+                    split,
+                    "--k",
+                    str(k),
+                    "--checkpoint",
+                    str(d / "model.pt"),
+                    "--clusters",
+                    str(d / "clusters_net.parquet"),
+                    "--rtol",
+                    "1e-3",
+                    "--atol",
+                    "1e-3",
+                    "--out",
+                    str(d / "energy_centres.parquet"),
+                ]
+            )
+            == 0
+        )
     assert (
         main(["circle-energy-exact", "--grid", "5", "--out", str(r / "energy_exact.parquet")]) == 0
     )
@@ -163,6 +186,8 @@ def test_tiny_pipeline(tmp_path):
                 *[str(r / f"K{k}/clusters_net.parquet") for k in (2, 9)],
                 "--energy",
                 *[str(r / f"K{k}/energy_grid.parquet") for k in (2, 9)],
+                "--energy-centres",
+                *[str(r / f"K{k}/energy_centres.parquet") for k in (2, 9)],
                 "--exact-ks",
                 "2",
                 "--samples-exact",
@@ -188,6 +213,7 @@ def test_tiny_pipeline(tmp_path):
             "clusters_net",
             "clusters_exact",
             "energy_grid",
+            "energy_centres",
         )
     ]
     for path in tables:
@@ -203,6 +229,14 @@ def test_tiny_pipeline(tmp_path):
     assert len(eg) == 16 and eg["energy_rel"].min() == 0.0
     cl = read_parquet(r / "K2/clusters_exact.parquet")
     assert sum(len(m) for m in cl["members"]) == 100
+    # the copy criterion follows the sampler's end time, read from the samples' provenance
+    assert (cl["t_end"] == 0.05).all()
+    assert cl["sample_copy_radius"].iloc[0] == pytest.approx(np.sqrt(-2 * 0.05 * np.log(1e-3)))
+    ec = read_parquet(r / "K9/energy_centres.parquet")
+    cn = read_parquet(r / "K9/clusters_net.parquet")
+    assert list(ec["cluster"]) == list(cn["cluster"])
+    np.testing.assert_allclose(ec[["cx", "cy"]].to_numpy(), cn[["cx", "cy"]].to_numpy())
+    assert ec["energy_rel"].min() == 0.0 and np.isfinite(ec["energy"]).all()
 
 
 def test_sample_net_without_checkpoint_is_a_clear_error(tmp_path, capsys):

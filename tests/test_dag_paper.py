@@ -144,6 +144,7 @@ def expected_job_counts(cfg: dict) -> dict[str, int]:
         exact = len((cfg["circle"].get("exact") or {}).get("ks", [2, 9]))
         counts.update(circle_data=1, circle_energy_exact=1, circle_figure=1)
         counts.update(circle_train=ks, circle_sample_net=ks, circle_energy=ks)
+        counts.update(circle_energy_centres=ks)
         counts.update(circle_sample_exact=exact, circle_cluster=ks + exact)
     return {rule: n for rule, n in counts.items() if n}
 

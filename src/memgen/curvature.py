@@ -139,6 +139,7 @@ CURVATURE_DEFAULTS = {
     "m_max": 4096,
     "center": False,
     "drop_top": 5,
+    "figure_ks": "auto",
     "top_k": 256,
     "max_points": 512,
     "batch_size": 16,

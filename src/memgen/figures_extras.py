@@ -1,5 +1,6 @@
-"""Curvature and energy figures (SPEC §9): Fig 5A-style spectra (per class and K; training points coloured by
-K, rainbow purple -> red), Fig 6-style relative energy gap vs K with std bands, Fig 25-style Delta u(alpha)."""
+"""Curvature and energy figures: Fig 5A-style spectra (each class across K; training points coloured by K,
+rainbow purple -> red; and the classes compared at fixed K, the paper's claim), Fig 6-style relative energy gap
+vs K with std bands, Fig 25-style Delta u(alpha)."""
 
 from __future__ import annotations
 
@@ -40,13 +41,56 @@ def _mean_spectrum(d: pd.DataFrame, drop_top: int):
     return m.index.to_numpy(), m["mean"].to_numpy(), m["std"].fillna(0).to_numpy()
 
 
-def curvature_figure(paths, experiment: str, out, drop_top: int = 5) -> list[Path]:
+def fixed_k_choice(ok: pd.DataFrame, requested=None, max_auto: int = 3) -> list[int]:
+    """K values of the fixed-K class-comparison panels.
+
+    ``requested`` (a list of K) must be K values of the table. Automatic (None / "auto"): the K values where
+    memorized, spurious and generalized samples all have spectra (the transition), at most ``max_auto`` of them
+    evenly spaced; if no K has all three, the K with the most sample classes (the smallest such K).
+    """
+    ks = sorted(int(k) for k in ok["K"].unique())
+    if requested not in (None, "auto") and len(requested):
+        bad = [int(k) for k in requested if int(k) not in ks]
+        if bad:
+            raise ValueError(
+                f"curvature.figure_ks {bad} have no curvature spectra (K values present: {ks}); "
+                "pick K values of the experiment's ks or use auto"
+            )
+        return [int(k) for k in requested]
+    if not ks:
+        return []
+    n_cls = {k: ok.loc[(ok["K"] == k) & ok["class"].isin(SAMPLE_CLASSES), "class"].nunique() for k in ks}
+    full = [k for k in ks if n_cls[k] == len(SAMPLE_CLASSES)]
+    if not full:
+        best = max(n_cls.values())
+        return [min(k for k in ks if n_cls[k] == best)]
+    if len(full) <= max_auto:
+        return full
+    pick = np.unique(np.round(np.linspace(0, len(full) - 1, max_auto)).astype(int))
+    return [full[i] for i in pick]
+
+
+def fixed_k_spectra(ok: pd.DataFrame, k: int, drop_top: int) -> dict:
+    """{class: (rank, mean, std)} at one K for every sample class with spectra, and the training points."""
+    out = {}
+    for cls in SAMPLE_CLASSES + ("training",):
+        d = ok[(ok["class"] == cls) & (ok["K"] == k)]
+        if not d.empty:
+            out[cls] = _mean_spectrum(d, drop_top)
+    return out
+
+
+def curvature_figure(paths, experiment: str, out, drop_top: int = 5, fixed_ks=None) -> list[Path]:
+    """Top row: each sample class across K, and the training points across K. Bottom row: at each fixed K
+    (``fixed_k_choice``), the class mean spectra overlaid, so the classes compare at the same K."""
     df = _read_all(paths)
     ok = df[~df["skipped"]]
     ks = sorted(df["K"].unique())
     colors = _k_colors(ks)
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), sharey=False)
-    for ax, cls in zip(axes[:3], SAMPLE_CLASSES):
+    chosen = fixed_k_choice(ok, fixed_ks)
+    ncol = max(4, len(chosen))
+    fig, axes = plt.subplots(2, ncol, figsize=(4 * ncol, 7.8), sharey=False, squeeze=False)
+    for ax, cls in zip(axes[0, :3], SAMPLE_CLASSES):
         for k in ks:
             d = ok[(ok["class"] == cls) & (ok["K"] == k)]
             if d.empty:
@@ -54,7 +98,7 @@ def curvature_figure(paths, experiment: str, out, drop_top: int = 5) -> list[Pat
             r, mu, sd = _mean_spectrum(d, drop_top)
             ax.plot(r, mu, color=colors[k], lw=1.2, label=f"K={k}")
             ax.fill_between(r, mu - sd, mu + sd, color=colors[k], alpha=0.15)
-        ax.set_title(f"{cls} samples")
+        ax.set_title(f"{cls} samples, across K")
         if not ax.lines:
             ax.text(
                 0.5,
@@ -64,23 +108,38 @@ def curvature_figure(paths, experiment: str, out, drop_top: int = 5) -> list[Pat
                 va="center",
                 transform=ax.transAxes,
             )
-    ax = axes[3]
+    ax = axes[0, 3]
     for k in ks:
         d = ok[(ok["class"] == "training") & (ok["K"] == k)]
         if not d.empty:
             r, mu, _ = _mean_spectrum(d, drop_top)
             ax.plot(r, mu, color=colors[k], lw=1.2, label=f"K={k}")
-    ax.set_title("training points")
+    ax.set_title("training points, across K")
+    for col in range(4, ncol):
+        axes[0, col].axis("off")
+    for ax, k in zip(axes[1], chosen):
+        counts = ok[ok["K"] == k].groupby("class")["point"].nunique()
+        for cls, (r, mu, sd) in fixed_k_spectra(ok, k, drop_top).items():
+            style = {"ls": "--", "lw": 1.0} if cls == "training" else {"lw": 1.4}
+            ax.plot(r, mu, color=COLORS[cls], label=f"{cls} (n={counts.get(cls, 0)})", **style)
+            if cls != "training":
+                ax.fill_between(r, mu - sd, mu + sd, color=COLORS[cls], alpha=0.15)
+        ax.set_title(f"K={k}: classes compared")
+    for col in range(len(chosen), ncol):
+        axes[1, col].axis("off")
     method = ", ".join(sorted(ok["method"].unique())) if not ok.empty else "?"
     t = ok["t"].iloc[0] if not ok.empty else "?"
-    for ax in axes:
+    for ax in axes.ravel():
+        if not ax.axison:
+            continue
         ax.set_xlabel(f"rank (top {drop_top} dropped)")
         ax.set_ylabel("singular value of score Jacobian")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, ncol=2)
     fig.suptitle(
-        f"{experiment}: score-Jacobian spectra ({method}, t={t}); mean over points, band = std"
+        f"{experiment}: score-Jacobian spectra ({method}, t={t}); mean over points, band = std\n"
+        "bottom: the classes at one K (a sharper basin = larger singular values, fewer near zero)"
     )
     fig.tight_layout()
     out_paths = save_figure(fig, _stem(out))

@@ -1,5 +1,6 @@
 # 2-D circle experiment (paper Fig 2; SPEC §3): data -> train per K -> sample (net, exact) ->
-# cluster -> energy (learned per K, closed form) -> figure. Owner: package A.
+# cluster -> energy (learned per K on the grid and at the cluster centres, closed form) -> figure.
+# Owner: package A.
 # Every config value a job uses is a param, so a change reruns exactly that rule + downstream
 # (e.g. cluster.tau only reaches circle_cluster and the figure).
 
@@ -144,11 +145,13 @@ rule circle_cluster:
     params:
         p=circle_cluster_params,
         impl_version=circle_cfg()["impl_version"],
+        stage_impl_version=circle_cfg("cluster")["impl_version"],
     shell:
         "memgen circle-cluster --split {input.split} --k {wildcards.k}"
         " --samples {input.samples} --tau {params.p[tau]}"
         " --tau-reference-n {params.p[tau_reference_n]} --max-points {params.p[max_points]}"
         " --copy-radius {params.p[copy_radius]} --copy-fraction {params.p[copy_fraction]}"
+        " --copy-quantile {params.p[copy_quantile]} --copy-max-null {params.p[copy_max_null]}"
         " --out {output} > {log} 2>&1"
 
 
@@ -179,6 +182,34 @@ rule circle_energy:
         " --prior {params.p[prior]} --device {params.p[device]} --out {output} > {log} 2>&1"
 
 
+rule circle_energy_centres:
+    input:
+        split=f"{CIRCLE}/split.parquet",
+        model=f"{CIRCLE}/K{{k}}/model.pt",
+        clusters=f"{CIRCLE}/K{{k}}/clusters_net.parquet",
+    output:
+        f"{CIRCLE}/K{{k}}/energy_centres.parquet",
+    log:
+        f"{RUN}/logs/circle_energy_centres/K{{k}}.log",
+    benchmark:
+        f"{RUN}/benchmarks/circle_energy_centres/K{{k}}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        p=circle_energy_centres_params,
+        impl_version=circle_cfg()["impl_version"],
+        stage_impl_version=circle_cfg("energy")["impl_version"],
+    shell:
+        "memgen circle-energy-centres --split {input.split} --k {wildcards.k}"
+        " --checkpoint {input.model} --clusters {input.clusters} --t {params.p[t]}"
+        " --rtol {params.p[rtol]} --atol {params.p[atol]} --prior {params.p[prior]}"
+        " --device {params.p[device]} --out {output} > {log} 2>&1"
+
+
 rule circle_energy_exact:
     output:
         f"{CIRCLE}/energy_exact.parquet",
@@ -194,7 +225,7 @@ rule circle_energy_exact:
         mem_mb=1000,
         runtime=5,
     params:
-        beta=circle_cfg("energy")["beta_exact"],
+        beta=circle_beta_exact(),
         grid=circle_cfg("energy")["grid"],
         extent=circle_cfg("energy")["extent"],
         impl_version=circle_cfg()["impl_version"],
@@ -230,11 +261,13 @@ rule circle_figure:
         exact_ks=circle_exact_ks_arg(),
         max_points=circle_cfg("figure")["max_points"],
         impl_version=circle_cfg()["impl_version"],
+        stage_impl_version=circle_cfg("figure")["impl_version"],
     shell:
         "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
         " memgen circle-figure --split {input.split} --ks {params.ks}"
         " --samples-net {input.samples_net} --clusters-net {input.clusters_net}"
         " --energy {input.energy} --exact-ks {params.exact_ks}"
+        " --energy-centres {input.energy_centres}"
         " --samples-exact {input.samples_exact} --clusters-exact {input.clusters_exact}"
         " --energy-exact {input.energy_exact} --max-points {params.max_points}"
         " --out {output.png} > {log} 2>&1"

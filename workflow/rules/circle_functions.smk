@@ -71,6 +71,8 @@ def circle_cluster_params(wildcards):
         "max_points": c["max_points"],
         "copy_radius": c["copy_radius"],
         "copy_fraction": c["copy_fraction"],
+        "copy_quantile": c["copy_quantile"],
+        "copy_max_null": c["copy_max_null"],
     }
 
 
@@ -85,6 +87,22 @@ def circle_energy_params(wildcards):
         "prior": e["prior"],
         "device": stage_device("circle", "energy"),
     }
+
+
+def circle_energy_centres_params(wildcards):
+    # A few dozen points: seconds on a CPU, not worth a GPU job (float64 either way).
+    return {**circle_energy_params(wildcards), "device": "cpu"}
+
+
+def circle_beta_exact():
+    """Inverse temperature of the closed-form K -> inf panel: `energy.beta_exact`, or (auto) the
+    learned panels' own, 1 / (2 t_E) at the largest K, so both are drawn at one temperature.
+    """
+    e = circle_cfg("energy")
+    if e["beta_exact"] != "auto":
+        return e["beta_exact"]
+    k = ks_of("circle")[-1]
+    return 1.0 / (2.0 * per_k(e["t"], "circle", k, "circle.energy.t"))
 
 
 def circle_ks_arg():
@@ -105,6 +123,7 @@ def circle_figure_inputs(wildcards):
         "samples_net": circle_per_k_files("samples_net.parquet"),
         "clusters_net": circle_per_k_files("clusters_net.parquet"),
         "energy": circle_per_k_files("energy_grid.parquet"),
+        "energy_centres": circle_per_k_files("energy_centres.parquet"),
         "samples_exact": circle_per_k_files("samples_exact.parquet", circle_exact_ks()),
         "clusters_exact": circle_per_k_files(
             "clusters_exact.parquet", circle_exact_ks()
@@ -129,6 +148,7 @@ def circle_targets():
         "samples_net.parquet",
         "clusters_net.parquet",
         "energy_grid.parquet",
+        "energy_centres.parquet",
     ):
         files += circle_per_k_files(name)
     files += circle_per_k_files("samples_exact.parquet", circle_exact_ks())

@@ -55,9 +55,11 @@ rule curvature_figure:
     threads: 1
     params:
         drop_top=curvature_drop_top,
+        fixed_ks=curvature_figure_ks,
         plots=plot_params(),
         stem=f"{RUN}/figures/fig5a_curvature_{{E}}",
     shell:
         "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
         " memgen curvature-figure --inputs {input} --experiment {wildcards.E}"
-        " --drop-top {params.drop_top} --out {params.stem} > {log} 2>&1"
+        " --drop-top {params.drop_top} --fixed-ks {params.fixed_ks}"
+        " --out {params.stem} > {log} 2>&1"

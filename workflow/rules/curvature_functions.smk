@@ -8,6 +8,7 @@ def curvature_experiments():
 def curvature_json(wildcards):
     """The curvature section with the device made explicit (so a config change reruns this rule)."""
     cfg = dict(exp_cfg(wildcards.E).get("curvature", {}))
+    cfg.pop("figure_ks", None)  # figure only: changing it must not rerun the spectra
     cfg["device"] = stage_device(wildcards.E, "curvature")
     return json.dumps(cfg, sort_keys=True)
 
@@ -22,6 +23,11 @@ def curvature_gpus(wildcards):
 
 def curvature_drop_top(wildcards):
     return exp_cfg(wildcards.E).get("curvature", {}).get("drop_top", 5)
+
+
+def curvature_figure_ks(wildcards):
+    ks = exp_cfg(wildcards.E).get("curvature", {}).get("figure_ks", "auto")
+    return "auto" if ks == "auto" else " ".join(str(k) for k in ks)
 
 
 def curvature_per_k(wildcards):

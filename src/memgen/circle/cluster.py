@@ -1,11 +1,17 @@
-"""Ward clustering of samples and memorized / spurious / generalized labels (SPEC §3.4).
+"""Ward clustering of samples and memorized / spurious / generalized labels.
 
 Ward's merge cost between two tight groups of sizes n1, n2 at centroid distance D is
 sqrt(2 n1 n2 / (n1 + n2)) · D, so it grows like sqrt(n): the paper's thresholds (3.0, 2.0, 0.45)
-were tuned on 10 000 samples and are rescaled by sqrt(n / tau_reference_n) here (pitfall P3).
+were tuned on 10 000 samples and are rescaled by sqrt(n / tau_reference_n) here.
 With the samples spread evenly over K memories this gives a spatial resolution
 tau · sqrt(K / tau_reference_n): training points closer than that are indistinguishable to the
-clustering and count as one memory (pitfall P4).
+clustering and count as one memory.
+
+A cluster is memorized when its centre sits at a training point (within ``copy_radius``; a centre
+averages its members, so the sampler's per-sample noise hardly moves it) and its members are copies
+by the per-sample criterion of ``memgen.circle.copies``, whose radius follows from the sampler's end
+time. Where the training set is so dense that fresh circle points pass that criterion too, members
+must instead sit much closer to their training point than the training set's spacing.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import pandas as pd
 from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import AgglomerativeClustering
 
+from memgen.circle.copies import CopyCriterion, copy_criterion, nearest
+
 LABELS = ("memorized", "spurious", "generalized")
 
 
@@ -25,8 +33,11 @@ class ClusterConfig:
     tau: float
     tau_reference_n: int = 10_000
     max_points: int = 10_000
-    copy_radius: float = 0.05
+    copy_radius: float = 0.05  # centre-to-training-point distance of a memorized cluster
+    copy_quantile: float = 0.999
+    copy_max_null: float = 0.5
     copy_fraction: float = 0.1
+    t_end: float = 1e-3
     seed: int = 0
 
     def __post_init__(self):
@@ -36,6 +47,10 @@ class ClusterConfig:
             raise ValueError("circle.cluster.tau_reference_n must be >= 1 and max_points >= 2")
         if self.copy_radius <= 0 or self.copy_fraction <= 0:
             raise ValueError("circle.cluster.copy_radius and copy_fraction must be > 0")
+
+    def criterion(self, train: np.ndarray) -> CopyCriterion:
+        """Per-sample copy criterion for a sampler ending at t_end."""
+        return copy_criterion(train, self.t_end, self.copy_quantile, self.copy_max_null)
 
 
 def resolution(tau: float, k: int, tau_reference_n: int) -> float:
@@ -48,19 +63,6 @@ def memory_groups(train: np.ndarray, radius: float) -> np.ndarray:
     d = np.linalg.norm(train[:, None, :] - train[None, :, :], axis=-1)
     _, labels = connected_components(d < radius, directed=False)
     return labels
-
-
-def nearest(
-    points: np.ndarray, ref: np.ndarray, chunk: int = 2048
-) -> tuple[np.ndarray, np.ndarray]:
-    """(distance, index) of the nearest row of ``ref`` for each row of ``points``."""
-    dist = np.empty(len(points))
-    idx = np.empty(len(points), dtype=np.int64)
-    for s in range(0, len(points), chunk):
-        d = np.linalg.norm(points[s : s + chunk, None, :] - ref[None, :, :], axis=-1)
-        idx[s : s + chunk] = d.argmin(1)
-        dist[s : s + chunk] = d[np.arange(len(d)), idx[s : s + chunk]]
-    return dist, idx
 
 
 def nn_spacing(train: np.ndarray) -> float:
@@ -79,11 +81,11 @@ def cluster_samples(samples: np.ndarray, train: np.ndarray, cfg: ClusterConfig):
     (a seeded subset; the O(n²) memory of Ward is the limit); the other samples join the cluster
     of their nearest centre.
 
-    Cluster labels:
+    Cluster labels, with r the per-sample copy radius of ``cfg.criterion(train)``:
     - memorized: centre within copy_radius of a training point AND the members' median distance
-      to their nearest training point is below copy_radius, or, when the training set is so dense
-      that copy_radius exceeds half its median NN spacing, below copy_fraction × that spacing
-      (members are copies, not fresh points near a dense training set — P5);
+      to their nearest training point is below r, or, when the training set is so dense that the
+      per-sample criterion is not meaningful (fresh circle points pass it), below copy_fraction ×
+      the training set's median NN spacing (members are copies, not fresh points near a dense set);
     - spurious: not memorized and the centre is farther than copy_radius from every training
       point (a novel state the sampler returns repeatedly);
     - generalized: otherwise (on the data manifold, not copies).
@@ -109,10 +111,11 @@ def cluster_samples(samples: np.ndarray, train: np.ndarray, cfg: ClusterConfig):
     d_train, nn_idx = nearest(samples, train)
     d_centre, c_idx = nearest(centres, train)
     spacing = nn_spacing(train)
-    # Members are copies when they sit within copy_radius of their training point -- unless the
-    # training set is so dense that copy_radius spans several points (P5, K = 1000: spacing 0.006);
-    # then only a fraction of the spacing distinguishes a copy from a fresh point on the circle.
-    copy_limit = cfg.copy_radius if cfg.copy_radius <= 0.5 * spacing else cfg.copy_fraction * spacing
+    crit = cfg.criterion(train)
+    # Members are copies when they sit within the copy radius of their training point -- unless
+    # the training set is so dense that fresh circle points do too (K = 1000: spacing 0.006); then
+    # only a fraction of the spacing distinguishes a copy from a fresh point on the circle.
+    copy_limit = crit.radius if crit.meaningful else cfg.copy_fraction * spacing
     rows = []
     for c in range(n_cl):
         m = labels == c
@@ -143,6 +146,11 @@ def cluster_samples(samples: np.ndarray, train: np.ndarray, cfg: ClusterConfig):
     clusters["tau_effective"] = tau_eff
     clusters["resolution"] = res
     clusters["n_memory_groups"] = int(groups.max()) + 1
+    clusters["copy_radius"] = cfg.copy_radius
+    clusters["sample_copy_radius"] = crit.radius
+    clusters["sample_copy_quantile"] = crit.quantile
+    clusters["sample_copy_null_rate"] = crit.null_rate
+    clusters["sample_copy_meaningful"] = crit.meaningful
     per_sample = pd.DataFrame(
         {
             "sample": np.arange(n, dtype=np.int64),

@@ -1,9 +1,13 @@
-"""Learned energy from the probability-flow ODE likelihood (SPEC §2.2, §3.6).
+"""Learned energy from the probability-flow ODE likelihood.
 
 log p_{t_E}(x) = log p_1(x(1)) + ℓ(1), integrating dx/dt = -½σ² s(x, t) and
 dℓ/dt = -½σ² ∇·s(x, t) from t_E to 1 (all points as one stacked system, RK45). The divergence is
 exact (2 autograd passes in 2-D). Energy E = -2σ² t_E log p (Boltzmann factor β = 1/(2σ² t_E);
-the official code's 4t is defect D11).
+the official code's factor 4t is wrong by 2).
+
+Cluster centres get their energy from the same likelihood evaluated AT the centres, not from the
+grid: the 20 x 20 grid's spacing (0.16 over [-1.5, 1.5]) is as wide as a memorized basin at small
+t_E, so interpolating it misses the minima the centres sit in.
 """
 
 from __future__ import annotations
@@ -94,3 +98,24 @@ def learned_score(net, points: np.ndarray, t: float, device: str = "cpu") -> np.
         x = torch.tensor(points, dtype=torch.float32, device=device)
         tt = torch.full((len(points),), t, dtype=torch.float32, device=device)
         return net(x, tt).double().cpu().numpy()
+
+
+def point_energies(
+    net,
+    points: np.ndarray,
+    t_e: float,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    prior: str = "gaussian",
+    memories: np.ndarray | None = None,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(log p, energy, RHS evaluations) of the learned model at ``points`` (N, 2), by the same
+    PF-ODE likelihood (solver and tolerances) as the energy grid."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(points) == 0:
+        return np.empty(0), np.empty(0), 0
+    logp, nfev = pf_ode_log_likelihood(
+        net, points, t_e, rtol=rtol, atol=atol, prior=prior, memories=memories, device=device
+    )
+    return logp, energy_from_logp(logp, t_e), nfev

@@ -1,8 +1,9 @@
 """memgen subcommands for the 2-D circle experiment (paper Fig 2).
 
 circle-data -> circle-train (per K) -> circle-sample (net | exact, per K) -> circle-cluster
--> circle-energy (learned, per K) and circle-energy-exact -> circle-figure. Every table carries
-the columns experiment, K, seed and the command's arguments as provenance metadata.
+-> circle-energy (learned, on the grid) and circle-energy-centres (learned, at the cluster
+centres) per K, circle-energy-exact -> circle-figure. Every table carries the columns experiment,
+K, seed and the command's arguments as provenance metadata.
 """
 
 from __future__ import annotations
@@ -173,21 +174,47 @@ def cmd_sample(args):
     )
 
 
+def _sampler_t_end(args) -> float:
+    """The end time of the sampler that made ``args.samples`` (its provenance), unless given."""
+    from memgen.io import read_provenance
+
+    if args.t_end is not None:
+        return args.t_end
+    t_end = read_provenance(args.samples).get("t_end")
+    if t_end is None:
+        raise ValueError(
+            f"{args.samples} does not record the sampler's t_end (not written by circle-sample); "
+            "pass --t-end"
+        )
+    return float(t_end)
+
+
 def cmd_cluster(args):
     from memgen.circle.cluster import ClusterConfig, cluster_samples
+    from memgen.circle.copies import copy_summary
     from memgen.io import read_parquet, write_parquet
 
     pts = _train_points(args.split, args.k)
     samples = read_parquet(args.samples)
+    t_end = _sampler_t_end(args)
     cfg = ClusterConfig(
         tau=args.tau,
         tau_reference_n=args.tau_reference_n,
         max_points=args.max_points,
         copy_radius=args.copy_radius,
+        copy_quantile=args.copy_quantile,
+        copy_max_null=args.copy_max_null,
         copy_fraction=args.copy_fraction,
+        t_end=t_end,
         seed=args.seed,
     )
-    per_sample, clusters = cluster_samples(samples[["x", "y"]].to_numpy(), pts, cfg)
+    xy = samples[["x", "y"]].to_numpy()
+    per_sample, clusters = cluster_samples(xy, pts, cfg)
+    # Per-model copy fraction and ring statistics (constant columns, like tau_effective).
+    summary = copy_summary(xy, pts, cfg.criterion(pts))
+    for name, value in summary.items():
+        clusters[name] = value
+    clusters["t_end"] = t_end
     # One row per cluster; the member sample ids keep the assignment in the same table.
     clusters["members"] = [
         per_sample.loc[per_sample["cluster"] == c, "sample"].to_numpy() for c in clusters["cluster"]
@@ -195,7 +222,13 @@ def cmd_cluster(args):
     clusters.insert(0, "model", samples["model"].iloc[0] if len(samples) else "")
     write_parquet(_tag(clusters, args.k, args.seed), args.out, provenance=_prov(args))
     log.info(
-        "K=%d: %d clusters %s", args.k, len(clusters), clusters["label"].value_counts().to_dict()
+        "K=%d: %d clusters %s; %.1f %% copies within %.3f (fresh circle points: %.1f %%)",
+        args.k,
+        len(clusters),
+        clusters["label"].value_counts().to_dict(),
+        100 * summary["sample_copy_fraction"],
+        clusters["sample_copy_radius"].iloc[0],
+        100 * clusters["sample_copy_null_rate"].iloc[0],
     )
 
 
@@ -238,6 +271,45 @@ def cmd_energy(args):
     )
 
 
+def cmd_energy_centres(args):
+    from memgen.circle.energy import point_energies
+    from memgen.circle.model import load_model
+    from memgen.io import read_parquet, write_parquet
+
+    clusters = read_parquet(args.clusters)
+    if "K" in clusters and len(clusters) and int(clusters["K"].iloc[0]) != args.k:
+        raise ValueError(f"{args.clusters} holds K={int(clusters['K'].iloc[0])}, not K={args.k}")
+    net, blob = load_model(args.checkpoint, args.device)
+    if blob["K"] != args.k:
+        raise ValueError(f"{args.checkpoint} was trained on K={blob['K']}, not K={args.k}")
+    pts = _train_points(args.split, args.k)
+    t0 = time.perf_counter()
+    xy = clusters[["cx", "cy"]].to_numpy(dtype=np.float64)
+    logp, e, nfev = point_energies(
+        net, xy, args.t, args.rtol, args.atol, args.prior, pts, args.device
+    )
+    df = pd.DataFrame(
+        {
+            "cluster": clusters["cluster"].to_numpy(np.int64),
+            "label": clusters["label"].to_numpy(),
+            "size": clusters["size"].to_numpy(np.int64),
+            "cx": xy[:, 0],
+            "cy": xy[:, 1],
+            "logp": logp,
+            "energy": e,
+            "energy_rel": e - e.min() if len(e) else e,
+            "t_E": args.t,
+            "nfev": nfev,
+        }
+    )
+    write_parquet(
+        _tag(df, args.k, blob["train_config"]["seed"]),
+        args.out,
+        provenance=_prov(args, seconds=time.perf_counter() - t0),
+    )
+    log.info("K=%d: energies of %d cluster centres, %d RHS evaluations", args.k, len(df), nfev)
+
+
 def _grid_frame(grid, n: int, energy, score, first=None, **last) -> pd.DataFrame:
     """One row per point of the n x n energy grid (row-major i, j): position, ``first`` columns, energy,
     score, then ``last`` columns."""
@@ -272,6 +344,7 @@ def cmd_figure(args):
         samples_net=dict(zip(ks, args.samples_net)),
         clusters_net=dict(zip(ks, args.clusters_net)),
         energy=dict(zip(ks, args.energy)),
+        energy_centres=dict(zip(ks, args.energy_centres)),
         exact_ks=args.exact_ks,
         samples_exact=dict(zip(args.exact_ks, args.samples_exact)),
         clusters_exact=dict(zip(args.exact_ks, args.clusters_exact)),
@@ -279,7 +352,7 @@ def cmd_figure(args):
         max_points=args.max_points,
         seed=args.seed,
     )
-    for name in ("samples_net", "clusters_net", "energy"):
+    for name in ("samples_net", "clusters_net", "energy", "energy_centres"):
         if len(getattr(args, name)) != len(ks):
             raise ValueError(f"--{name.replace('_', '-')} needs one file per K in --ks {ks}")
     if len(args.samples_exact) != len(args.exact_ks) or len(args.clusters_exact) != len(
@@ -422,10 +495,31 @@ def register(subparsers) -> None:
         help="centre-to-training-point distance of a memorized cluster",
     )
     p.add_argument(
+        "--copy-quantile",
+        type=float,
+        default=0.999,
+        help="a sample is a copy within sqrt(-2 t_end ln(1 - q)) of a training point: the radius "
+        "holding this fraction q of a perfect memorizer's samples (point + N(0, t_end I))",
+    )
+    p.add_argument(
+        "--copy-max-null",
+        type=float,
+        default=0.5,
+        help="the per-sample copy test counts only while at most this fraction of fresh circle "
+        "points passes it; above, memorized needs members closer than copy_fraction x spacing",
+    )
+    p.add_argument(
         "--copy-fraction",
         type=float,
         default=0.1,
-        help="memorized: members' median NN distance < this x training NN spacing",
+        help="dense training sets: memorized needs members' median NN distance < this x the "
+        "training set's median NN spacing",
+    )
+    p.add_argument(
+        "--t-end",
+        type=float,
+        default=None,
+        help="sampler end time (default: read from the samples file's provenance)",
     )
     p.add_argument("--out", required=True, help="output clusters_{net|exact}.parquet")
     p.set_defaults(func=cmd_cluster)
@@ -455,6 +549,29 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_energy)
 
     p = subparsers.add_parser(
+        "circle-energy-centres",
+        formatter_class=fmt,
+        help="learned energy at the cluster centres via the PF-ODE likelihood",
+        description="E = -2 t_E log p_{t_E} evaluated at each cluster centre (same solver and "
+        "tolerances as circle-energy), min-subtracted over the centres.",
+    )
+    _add_common(p)
+    p.add_argument("--checkpoint", required=True, help="model.pt from circle-train")
+    p.add_argument("--clusters", required=True, help="clusters_net.parquet from circle-cluster")
+    p.add_argument("--t", type=float, default=0.05, help="energy time t_E")
+    p.add_argument("--rtol", type=float, default=1e-5, help="RK45 relative tolerance")
+    p.add_argument("--atol", type=float, default=1e-5, help="RK45 absolute tolerance")
+    p.add_argument(
+        "--prior",
+        choices=["gaussian", "mixture"],
+        default="gaussian",
+        help="log p_1: N(0, I) (paper) or the exact K-point mixture",
+    )
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--out", required=True, help="output energy_centres.parquet")
+    p.set_defaults(func=cmd_energy_centres)
+
+    p = subparsers.add_parser(
         "circle-energy-exact",
         formatter_class=fmt,
         help="closed-form K -> inf circle energy on the grid",
@@ -478,6 +595,7 @@ def register(subparsers) -> None:
     p.add_argument("--samples-net", nargs="+", required=True, help="samples_net per K")
     p.add_argument("--clusters-net", nargs="+", required=True, help="clusters_net per K")
     p.add_argument("--energy", nargs="+", required=True, help="energy_grid per K")
+    p.add_argument("--energy-centres", nargs="+", required=True, help="energy_centres per K")
     p.add_argument(
         "--exact-ks", type=int, nargs="+", required=True, help="K of the exact-sampler panels"
     )

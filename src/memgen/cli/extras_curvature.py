@@ -66,7 +66,8 @@ def _energy(args: argparse.Namespace) -> int:
 def _curvature_figure(args: argparse.Namespace) -> int:
     from memgen.figures_extras import curvature_figure
 
-    curvature_figure(args.inputs, args.experiment, args.out, drop_top=args.drop_top)
+    fixed = None if args.fixed_ks in (None, ["auto"]) else [int(k) for k in args.fixed_ks]
+    curvature_figure(args.inputs, args.experiment, args.out, drop_top=args.drop_top, fixed_ks=fixed)
     return 0
 
 
@@ -115,11 +116,15 @@ def register_curvature_energy(subparsers) -> None:
     e.set_defaults(func=_energy)
 
     cf = subparsers.add_parser("curvature-figure", help="Fig 5A-style spectra of one experiment (all K)",
-                               description="Mean spectrum per class and K (top singular values dropped) and the "
-                               "training-point spectra coloured by K (purple = small K, red = large K).")
+                               description="Mean spectrum per class and K (top singular values dropped), the "
+                               "training-point spectra coloured by K (purple = small K, red = large K), and the "
+                               "classes overlaid at fixed K.")
     cf.add_argument("--inputs", nargs="+", required=True, help="curvature.parquet files (one per K)")
     cf.add_argument("--experiment", required=True, help="experiment name (figure title)")
     cf.add_argument("--drop-top", type=int, default=5, help="number of leading singular values not plotted (paper: 5)")
+    cf.add_argument("--fixed-ks", nargs="+", default=None,
+                    help="K values of the panels comparing the classes at one K, or auto (default): the K values "
+                    "where memorized, spurious and generalized all have spectra (at most 3)")
     cf.add_argument("--out", required=True, help="output stem or .png path (writes .png and .pdf)")
     cf.set_defaults(func=_curvature_figure)
 
