@@ -100,7 +100,9 @@ def _plain_loop(data: torch.Tensor, model_cfg: dict, cfg: TrainConfig) -> dict[s
 
 @pytest.mark.parametrize("batching", ["replacement", "epochs"])
 def test_train_model_weights_are_bitwise_the_plain_torch_loop(tmp_path, batching):
-    data = torch.as_tensor(np.random.default_rng(0).uniform(-1, 1, (12, 1, 4, 4)), dtype=torch.float32)
+    data = torch.as_tensor(
+        np.random.default_rng(0).uniform(-1, 1, (12, 1, 4, 4)), dtype=torch.float32
+    )
     model_cfg = {"kind": "mlp", "width": 32, "blocks": 2}
     cfg = TrainConfig(iterations=60, batch_size=8, lr=2e-3, ema_decay=0.99, ema_warmup=True,
                       batching=batching, grad_clip=0.5, checkpoint_every=25, log_every=10,
@@ -112,3 +114,32 @@ def test_train_model_weights_are_bitwise_the_plain_torch_loop(tmp_path, batching
     assert got.keys() == ref.keys()
     for key, value in got.items():
         assert torch.equal(value, ref[key]), key
+
+
+def test_circle_train_weights_are_bitwise_the_plain_torch_loop():
+    from memgen.circle.model import ModelConfig
+    from memgen.circle.model import build_model as build_circle
+    from memgen.circle.train import BatchSampler, _lr_lambda, dsm_loss, sample_t, train
+    from memgen.circle.train import TrainConfig as CircleTrainConfig
+
+    points = np.array([[1.0, 0.0], [0.0, 1.0], [-0.6, -0.8]])
+    mcfg = ModelConfig(width=32, encoder_blocks=1, decoder_blocks=1, fourier_features=8)
+    cfg = CircleTrainConfig(iterations=40, lr=1e-3, batch_size=16, batch_sampling="replacement",
+                            t_sampling="log_uniform", lr_schedule="cosine", log_every=10)  # fmt: skip
+    net = build_circle(mcfg, cfg.seed)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    batches, x_all = BatchSampler(len(points), cfg, gen), torch.tensor(points, dtype=torch.float32)
+    for _ in range(cfg.iterations):
+        idx = batches.next()
+        loss = dsm_loss(
+            net, x_all[idx], sample_t(len(idx), cfg, gen), torch.randn((len(idx), 2), generator=gen)
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    got, _ = train(points, mcfg, cfg, progress=False)
+    for (key, a), b in zip(net.state_dict().items(), got.state_dict().values()):
+        assert torch.equal(a, b), key

@@ -38,9 +38,13 @@ class FusedAdamStep:
             raise ValueError("FusedAdamStep needs a torch.optim.Adam with one parameter group")
         group = opt.param_groups[0]
         if not group["fused"] or group["amsgrad"] or group["maximize"] or group["capturable"]:
-            raise ValueError("FusedAdamStep supports Adam(fused=True) without amsgrad/maximize/capturable")
+            raise ValueError(
+                "FusedAdamStep supports Adam(fused=True) without amsgrad/maximize/capturable"
+            )
         if group["decoupled_weight_decay"] or group["differentiable"]:
-            raise ValueError("FusedAdamStep supports plain Adam (no decoupled or differentiable mode)")
+            raise ValueError(
+                "FusedAdamStep supports plain Adam (no decoupled or differentiable mode)"
+            )
         self.opt, self.group, self.params = opt, group, list(group["params"])
         # torch's fused kernel takes one device and dtype per call (torch groups them otherwise).
         self.direct = len({(p.device, p.dtype) for p in self.params}) == 1
