@@ -33,8 +33,8 @@ SITE_VARS = {
 }
 
 GROUP = re.compile(r"^\[[^\]]*\] Group job (\S+) ")
-TOP_JOB = re.compile(r"^(local)?rule (\w+):$")
-MEMBER = re.compile(r"^ {4}rule (\w+):$")
+TOP_JOB = re.compile(r"^(local)?(?:rule|checkpoint) (\w+):$")
+MEMBER = re.compile(r"^ {4}(?:rule|checkpoint) (\w+):$")
 WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
 
 

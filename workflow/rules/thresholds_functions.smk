@@ -41,6 +41,9 @@ def null_source(E):
     """Experiment whose pool null E uses: the one whose models E reuses (model.reuse, e.g. the 8 x K
     synthetic-set study) when both read the same pool with the same metric, else E itself.
     """
+    if E in SWEEPS:
+        # Same data set, split seed and metric as its sweep, and both grids end at N: the same pool.
+        return SWEEPS[E]
     src = exp_cfg(E)["model"].get("reuse") or E
     if src == E:
         return E
@@ -64,5 +67,6 @@ def pool_null_impl_version(wildcards):
 
 def pool_null_runtime(wildcards, attempt):
     """Minutes: the ladder costs about 4/3 of one pool-vs-pool search (N^2 pairs)."""
-    n = max(ks_of(wildcards.E))
+    E = wildcards.E
+    n = max(ks_of(E))
     return int(min(2880, (30 + n // 100) * attempt))
