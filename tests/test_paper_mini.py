@@ -13,9 +13,10 @@ By hand (from the repository root; any scratch directory)::
     export PYTHONPATH=$PWD/src:$PWD/tests MEMGEN_THREADS=1 TORCH_HOME=/tmp/mini/torch
     python -c "from pathlib import Path; import paperdata as p; \\
         p.write_paper_data(Path('/tmp/mini/data')); p.write_backbones(Path('/tmp/mini/torch'))"
-    snakemake --cores 2 --directory /tmp/mini --configfile tests/configs/paper_mini.yaml \\
-        --config data_root=/tmp/mini/data                 # all experiments; or add e.g.
-        # 'experiments=["mnist","cifar10_s8x","cifar10"]'  (after data_root=..., same --config)
+    snakemake --cores 2 -s $PWD/Snakefile --directory /tmp/mini \\
+        --configfile $PWD/tests/configs/paper_mini.yaml --config data_root=/tmp/mini/data
+    # all experiments; for a subset add to the same --config: 'experiments=["cifar10","cifar10_s8x"]'
+
 
 Outputs land in /tmp/mini/results/paper_mini/ (figures in figures/). Through SLURM add
 ``--profile slurm`` (TORCH_HOME and PYTHONPATH must reach the jobs' environment).
