@@ -233,18 +233,18 @@ def slurm_run(cluster, tmp_path_factory):
     out1 = workdir / "snakemake-1.log"
     with open(out1, "w") as fh:
         proc = subprocess.Popen(
-            snakemake_cmd(workdir, overlay, limit=480),
+            snakemake_cmd(workdir, overlay, limit=900),
             env=env, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT,
         )  # fmt: skip
         cancelled = None
-        while proc.poll() is None and cancelled is None and time.time() - t0 < 460:
+        while proc.poll() is None and cancelled is None and time.time() - t0 < 880:
             job = find_job(env, "train", CANCEL_K)
             if job and job[1] == "RUNNING" and any(ckpt_dir.rglob("*.pt")):
                 slurm_cmd(env, "scancel", job[0])
                 cancelled = job[0]
                 log(f"scancel {job[0]} (train {EXP} K={CANCEL_K}) after {time.time() - t0:.0f} s")
             time.sleep(0.2)
-        rc = proc.wait(timeout=540)
+        rc = proc.wait(timeout=960)
     info.update(rc=rc, log=out1.read_text(), cancelled=cancelled, seconds=time.time() - t0)
     log(f"snakemake --profile slurm exit {rc} after {info['seconds']:.0f} s")
 
