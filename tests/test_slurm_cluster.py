@@ -9,7 +9,12 @@ What it shows, with the tiny config (tests/configs/tiny.yaml over workflow/confi
    would wait forever on "CANCELLED by 0"), and the next `snakemake --profile slurm` finishes the
    model from its scratch checkpoint ("resumed from ... at step N");
 3. every output exists and is up to date; SLURM accounting shows the jobs with the account, the
-   fake GPU on training jobs, and per-job logs named by rule and wildcards.
+   fake GPU on training jobs, and per-job logs named by rule and wildcards;
+4. the miniature paper configuration (tests/configs/paper_mini.yaml) through the production
+   profile with its group jobs: with no MEMGEN_SLURM_* variable at all (the CIFAR-10 pair, fast
+   suite) and with every variable this cluster can honour (all five base experiments, `slow`):
+   every README figure, a no-op rerun, one SLURM job per planned submission, where each job ran
+   and the wall time it asked for.
 
 Runs when CI=true (or MEMGEN_SLURM_TEST=1) as root on Debian (it apt-installs slurm-wlm, munge,
 slurmdbd, mariadb-server when missing). Every daemon runs on private ports with files in a
@@ -19,6 +24,7 @@ split+train+sample on an idle 2-core VM; every SLURM job costs 10-30 s of start-
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -95,6 +101,11 @@ def cluster(tmp_path_factory):
         # one fake GPU (File=/dev/null); the recipe's Count=N form for N > 1 leaves the node
         # INVAL ("gres/gpu count reported lower than configured")
         LOCALSLURM_FAKE_GPUS="1",
+        # The node claims more than the VM has (nothing enforces it: no cgroups), so that jobs
+        # asking for honest paper-scale memory (UNet training: 32 GB) and group jobs summing
+        # their members' CPUs (three analyses side by side on CPU) can be scheduled at all.
+        LOCALSLURM_MEM_MB="262144",
+        LOCALSLURM_CPUS="4",
     )
     t0 = time.time()
     start = subprocess.run(
@@ -222,18 +233,18 @@ def slurm_run(cluster, tmp_path_factory):
     out1 = workdir / "snakemake-1.log"
     with open(out1, "w") as fh:
         proc = subprocess.Popen(
-            snakemake_cmd(workdir, overlay, limit=480),
+            snakemake_cmd(workdir, overlay, limit=900),
             env=env, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT,
         )  # fmt: skip
         cancelled = None
-        while proc.poll() is None and cancelled is None and time.time() - t0 < 460:
+        while proc.poll() is None and cancelled is None and time.time() - t0 < 880:
             job = find_job(env, "train", CANCEL_K)
             if job and job[1] == "RUNNING" and any(ckpt_dir.rglob("*.pt")):
                 slurm_cmd(env, "scancel", job[0])
                 cancelled = job[0]
                 log(f"scancel {job[0]} (train {EXP} K={CANCEL_K}) after {time.time() - t0:.0f} s")
             time.sleep(0.2)
-        rc = proc.wait(timeout=540)
+        rc = proc.wait(timeout=960)
     info.update(rc=rc, log=out1.read_text(), cancelled=cancelled, seconds=time.time() - t0)
     log(f"snakemake --profile slurm exit {rc} after {info['seconds']:.0f} s")
 
@@ -312,3 +323,157 @@ def test_jobs_went_through_slurm(slurm_run):
     assert len(list(logdir.glob(f"rule_train/{EXP}_{CANCEL_K}/*.log"))) == 2, sorted(
         str(p.relative_to(logdir)) for p in logdir.rglob("*.log")
     )
+
+
+# --- The miniature paper run through `snakemake --profile slurm` -------------------------------
+# tests/configs/paper_mini.yaml (every value that is not a size at its paper default: UNet presets,
+# LPIPS neighbours and basins, score-matrix curvature, energy, automatic thresholds) over its
+# miniature data in the real formats, through the production profile and the real group jobs.
+# Once with no MEMGEN_SLURM_* variable at all (a cluster whose defaults are fine: the plugin finds
+# the default partition with sinfo and submits without -A), once with every variable this
+# cluster can honour (it has one partition, `local`, and an untyped fake GPU, so no GPU model).
+MINI = REPO / "tests" / "configs" / "paper_mini.yaml"
+# The experiments of the local miniature run (tests/test_paper_mini.py's fast set). On 2 cores
+# every SLURM job costs 10-60 s of start-up, so the fast suite runs the CIFAR-10 pair (UNet
+# preset, LPIPS-alex neighbours, LPIPS-vgg basins, curvature, energy, and cifar10_s8x sampling
+# 8 x K from the cifar10 models: 11 submissions); the `slow` variant runs all five.
+MINI_EXPERIMENTS = ["mnist", "fmnist", "cifar10", "church", "cifar10_s8x"]
+MINI_FAST = ["cifar10", "cifar10_s8x"]
+MINI_SITE = {
+    "MEMGEN_SLURM_PARTITION": "local",
+    "MEMGEN_SLURM_GPU_PARTITION": "local",
+    "MEMGEN_SLURM_ACCOUNT": "local",
+    "MEMGEN_SLURM_QOS": "normal",
+    "MEMGEN_SLURM_MAX_RUNTIME": "120",
+}
+
+
+def mini_layer(workdir: Path) -> Path:
+    """tests/slurm/profile without its `set-resources` block (which would replace the
+    production routing and runtime shares that this run is meant to exercise)."""
+    layer = yaml.safe_load((HERE / "profile" / "config.yaml").read_text())
+    layer.pop("set-resources", None)
+    path = workdir / "profile-layer" / "config.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(layer))
+    return path.parent
+
+
+def mini_cmd(
+    workdir: Path, layer: Path, experiments: list[str], *extra: str, limit: int
+) -> list[str]:
+    return [
+        "timeout", "-s", "INT", "-k", "30", str(limit),
+        str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--profile", str(REPO / "slurm"), "--profile", str(layer),
+        "--configfile", str(REPO / "config.yaml"), str(MINI),
+        "--config", "experiments=" + json.dumps(experiments), *extra,
+    ]  # fmt: skip
+
+
+def run_paper_mini(
+    cluster_env: dict, workdir: Path, site: dict[str, str], experiments: list[str]
+) -> dict:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from bench_submissions import local_rules, submissions
+    finally:
+        sys.path.pop(0)
+    from paperdata import write_backbones, write_paper_data
+
+    env = {k: v for k, v in cluster_env.items() if not k.startswith("MEMGEN_SLURM_")}
+    env.update(site, TORCH_HOME=str(workdir / "torch"))
+    write_paper_data(workdir / "data")
+    write_backbones(workdir / "torch")
+    layer = mini_layer(workdir)
+    before = {line.split("|")[0] for line in slurm_cmd(env, "sacct", "-X", "-n", "-P",
+                                                       "-o", "JobID").splitlines()}  # fmt: skip
+    plan = subprocess.run(
+        mini_cmd(workdir, layer, experiments, "-n", limit=300),
+        env=env, cwd=workdir, capture_output=True, text=True, timeout=360,
+    )  # fmt: skip
+    assert plan.returncode == 0, (plan.stdout + plan.stderr)[-4000:]
+    planned, _ = submissions(plan.stdout + plan.stderr, local_rules(REPO))
+    t0 = time.time()
+    out = workdir / "snakemake.log"
+    with open(out, "w") as fh:
+        rc = subprocess.run(
+            mini_cmd(workdir, layer, experiments, limit=2400),
+            env=env, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, timeout=2500,
+        ).returncode  # fmt: skip
+    seconds = time.time() - t0
+    log(f"paper mini through SLURM ({'site variables' if site else 'no variable'}): exit {rc}, "
+        f"{seconds:.0f} s, {len(planned)} submissions planned")  # fmt: skip
+    again = subprocess.run(
+        mini_cmd(workdir, layer, experiments, "-n", limit=300),
+        env=env, cwd=workdir, capture_output=True, text=True, timeout=360,
+    )  # fmt: skip
+    acct = slurm_cmd(
+        env,
+        "sacct",
+        "-X",
+        "-n",
+        "-P",
+        "-o",
+        "JobID,State,Account,Partition,QOS,Timelimit,AllocTRES",
+    )
+    jobs = [row.split("|") for row in acct.splitlines() if row and row.split("|")[0] not in before]
+    return {"rc": rc, "log": out.read_text(), "again": again.stdout + again.stderr,
+            "planned": planned, "jobs": jobs, "workdir": workdir, "seconds": seconds,
+            "experiments": experiments}  # fmt: skip
+
+
+def check_paper_mini(result: dict, site: dict[str, str]) -> None:
+    from test_paper_mini import check_figures
+
+    assert result["rc"] == 0, result["log"][-6000:]
+    assert "Nothing to be done" in result["again"], result["again"][-3000:]
+    experiments = result["experiments"]
+    check_figures(result["workdir"], experiments)
+    # one SLURM job per planned submission: the groups reached SLURM as single jobs
+    jobs, planned = result["jobs"], result["planned"]
+    assert all(state == "COMPLETED" for _, state, *_ in jobs), jobs
+    assert len(jobs) == len(planned), (len(jobs), len(planned))
+    n_models = sum(1 for s in planned for rule, _ in s["jobs"] if rule == "train")
+    images = yaml.safe_load(MINI.read_text())["images"]
+    pairs = sum(len(images[e]["ks"]) for e in experiments)
+    kinds = sorted(s["group"] or s["jobs"][0][0] for s in planned)
+    assert kinds.count("analysis") == kinds.count("generate") == pairs, kinds
+    # cifar10_s8x samples the cifar10 models: no training of its own
+    reusing = sum(len(images[e]["ks"]) for e in experiments if e == "cifar10_s8x")
+    assert kinds.count("train") == n_models == pairs - reusing, kinds
+    # per-job SLURM logs: results/slurm-logs/rule_<rule>/<wildcards>/<jobid>.log for a plain job,
+    # results/slurm-logs/group_<group>/<jobid>.log for a group job
+    logdir = result["workdir"] / "results" / "slurm-logs"
+    kind_of = {p.stem: p.relative_to(logdir).parts[0] for p in logdir.rglob("*.log")}
+    assert sorted(kind_of) == sorted(row[0] for row in jobs), (sorted(kind_of), jobs)
+    # (a group job's folder is group_<group>_<its rules>, e.g. group_analysis_basins_classify_...)
+    assert sum(k.startswith("group_analysis_") for k in kind_of.values()) == pairs, kind_of
+    # where the jobs ran: the cluster defaults without variables, the variables' values with them
+    assert {(acct, part) for _, _, acct, part, *_ in jobs} == {("local", "local")}, jobs
+    if site:
+        assert {row[4] for row in jobs} == {site["MEMGEN_SLURM_QOS"]}, jobs
+        # every GPU-stage job fits MEMGEN_SLURM_MAX_RUNTIME: a group job's members split it, so
+        # the group's request (sum over members in sequence, max over members side by side)
+        # is at most the limit, never a multiple of it; training asks for the limit itself
+        limit = int(site["MEMGEN_SLURM_MAX_RUNTIME"])
+        for row in jobs:
+            kind = kind_of[row[0]]
+            if kind.startswith(("rule_train", "group_generate_", "group_analysis_")):
+                hours, minutes, _ = map(int, row[5].split(":"))
+                asked = 60 * hours + minutes
+                assert asked == limit if kind == "rule_train" else asked <= limit, (kind, row)
+
+
+@pytest.fixture(scope="module")
+def paper_mini_no_site_vars(cluster, tmp_path_factory):
+    return run_paper_mini(cluster, tmp_path_factory.mktemp("mini_no_vars"), {}, MINI_FAST)
+
+
+def test_paper_mini_through_slurm_without_site_variables(paper_mini_no_site_vars):
+    check_paper_mini(paper_mini_no_site_vars, {})
+
+
+@pytest.mark.slow
+def test_paper_mini_through_slurm_with_site_variables(cluster, tmp_path):
+    check_paper_mini(run_paper_mini(cluster, tmp_path, MINI_SITE, MINI_EXPERIMENTS), MINI_SITE)
