@@ -79,3 +79,13 @@ def tiny_copy(tiny_run, tmp_path) -> Path:
     dst = tmp_path / "run"
     shutil.copytree(tiny_run, dst, symlinks=True)
     return dst
+
+
+@pytest.fixture(scope="session")
+def hub_backbones(tmp_path_factory) -> Path:
+    """A TORCH_HOME whose hub cache holds random-weight AlexNet/VGG16 checkpoints (paperdata)."""
+    from paperdata import write_backbones
+
+    home = tmp_path_factory.mktemp("torch_home")
+    write_backbones(home)
+    return home

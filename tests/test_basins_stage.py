@@ -124,3 +124,24 @@ def test_bad_model_dir_names_it(stage_inputs, capsys, broken):
     assert main(_args(d, bad)) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and not (d / "basins.parquet").exists()
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 64, 64)], ids=["grey28", "rgb64"])
+def test_lpips_vgg_recovery_distance_loads_hub_weights(hub_backbones, monkeypatch, shape):
+    """The paper's basins metric: LPIPS-VGG from $TORCH_HOME, equal to the lpips package's value."""
+    import lpips
+
+    from memgen.basins import make_distance
+    from memgen.perceptual import prepare
+
+    monkeypatch.setenv("TORCH_HOME", str(hub_backbones))
+    distance = make_distance("lpips-vgg")
+    g = torch.Generator().manual_seed(0)
+    x, y = (torch.rand(2, *shape, generator=g) * 2 - 1 for _ in range(2))
+    y[0] = x[0]
+    d = distance(x, y)
+    assert d.shape == (2,) and d.dtype == torch.float64
+    ref = lpips.LPIPS(net="vgg", verbose=False).eval()  # same hub checkpoint, loaded by lpips itself
+    with torch.no_grad():
+        expected = ref(prepare(x), prepare(y)).flatten().double()
+    assert torch.allclose(d, expected, atol=1e-6) and d[0] == 0 and d[1] > 1e-3

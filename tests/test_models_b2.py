@@ -112,3 +112,27 @@ def test_missing_or_incomplete_model_dir_is_named(tmp_path):
     (tmp_path / "m" / "diffusion_pytorch_model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match=r"incomplete model directory .*safetensors"):
         load_eps_model(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    "preset, scale, channels",
+    [("cifar10_64", 0.125, (8, 16, 16, 16)), ("church_96", 0.125, (12, 12, 24, 24, 48, 48)),
+     ("mnist", 0.25, (32, 64, 64))],
+)  # fmt: skip
+def test_width_scale_narrows_channels_and_groups_only(preset, scale, channels):
+    from memgen.models import model_kwargs
+
+    full = model_kwargs({"kind": "unet", "preset": preset}, PRESET_SHAPES[preset])
+    narrow = model_kwargs({"kind": "unet", "preset": preset, "width_scale": scale}, PRESET_SHAPES[preset])
+    assert narrow["block_out_channels"] == channels and narrow["norm_num_groups"] == 32 * scale
+    changed = {k for k in full if full[k] != narrow[k]}
+    assert changed == {"block_out_channels", "norm_num_groups"}  # levels, attention, dropout kept
+    with torch.device("meta"):
+        build_unet(narrow)  # GroupNorm accepts the narrowed widths
+
+
+def test_width_scale_rejects_fractional_widths():
+    from memgen.models import model_kwargs
+
+    with pytest.raises(ValueError, match="width_scale 0.1 gives non-integer widths"):
+        model_kwargs({"kind": "unet", "preset": "cifar10_128", "width_scale": 0.1}, (3, 32, 32))

@@ -13,9 +13,10 @@ By hand (from the repository root; any scratch directory)::
     export PYTHONPATH=$PWD/src:$PWD/tests MEMGEN_THREADS=1 TORCH_HOME=/tmp/mini/torch
     python -c "from pathlib import Path; import paperdata as p; \\
         p.write_paper_data(Path('/tmp/mini/data')); p.write_backbones(Path('/tmp/mini/torch'))"
-    snakemake --cores 2 --directory /tmp/mini --configfile tests/configs/paper_mini.yaml \\
-        --config data_root=/tmp/mini/data                 # all experiments; or add e.g.
-        # 'experiments=["mnist","cifar10_s8x","cifar10"]'  (after data_root=..., same --config)
+    snakemake --cores 2 -s $PWD/Snakefile --directory /tmp/mini \\
+        --configfile $PWD/tests/configs/paper_mini.yaml --config data_root=/tmp/mini/data
+    # all experiments; for a subset add to the same --config: 'experiments=["cifar10","cifar10_s8x"]'
+
 
 Outputs land in /tmp/mini/results/paper_mini/ (figures in figures/). Through SLURM add
 ``--profile slurm`` (TORCH_HOME and PYTHONPATH must reach the jobs' environment).
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO, planned_jobs, snakemake
-from paperdata import BACKBONES, N_LSUN, write_backbones, write_paper_data
+from paperdata import BACKBONES, N_LSUN, write_paper_data
 
 MINI = REPO / "tests" / "configs" / "paper_mini.yaml"
 FAST_EXPERIMENTS = ["mnist", "fmnist", "cifar10", "church", "cifar10_s8x"]
@@ -52,15 +52,12 @@ def readme_figures(experiment: str) -> list[str]:
     return [s.replace("<exp>", experiment) for s in stems if "<exp>" in s]
 
 
-def prepare(workdir: Path) -> dict[str, str]:
-    """Data (under workdir/data, the overlay's data_root) and LPIPS backbones; returns the env."""
+def mini_run(
+    workdir: Path, experiments: list[str], torch_home: Path
+) -> tuple[dict[str, str], list[str], float]:
+    """Write the data under workdir/data (the overlay's data_root) and run; returns env, args, s."""
     write_paper_data(workdir / "data")
-    write_backbones(workdir / "torch")
-    return {"TORCH_HOME": str(workdir / "torch")}
-
-
-def mini_run(workdir: Path, experiments: list[str]) -> tuple[dict[str, str], list[str], float]:
-    env = prepare(workdir)
+    env = {"TORCH_HOME": str(torch_home)}
     args = ["--config", "experiments=" + json.dumps(experiments)]
     start = time.monotonic()
     snakemake(workdir, "--cores", "2", *args, configfiles=(MINI,), env=env, timeout=3600)
@@ -68,10 +65,10 @@ def mini_run(workdir: Path, experiments: list[str]) -> tuple[dict[str, str], lis
 
 
 @pytest.fixture(scope="session")
-def paper_mini_run(tmp_path_factory) -> Path:
+def paper_mini_run(tmp_path_factory, hub_backbones) -> Path:
     """The miniature paper run of the base experiments and cifar10_s8x; returns its workdir."""
     workdir = tmp_path_factory.mktemp("paper_mini")
-    env, args, seconds = mini_run(workdir, FAST_EXPERIMENTS)
+    env, args, seconds = mini_run(workdir, FAST_EXPERIMENTS, hub_backbones)
     (workdir / "wall_seconds.txt").write_text(f"{seconds:.0f}\n")
     print(f"miniature paper run ({', '.join(FAST_EXPERIMENTS)}): {seconds:.0f} s")
     assert planned_jobs(workdir, *args, configfiles=(MINI,), env=env) == {}, "a rerun plans work"
@@ -97,7 +94,7 @@ def test_every_readme_figure_of_every_base_experiment(paper_mini_run):
     check_figures(paper_mini_run, FAST_EXPERIMENTS)
 
 
-def test_lpips_loads_the_hub_cache_backbones(tmp_path, monkeypatch):
+def test_lpips_loads_the_hub_cache_backbones(tmp_path, hub_backbones, monkeypatch):
     """LPIPS reads the written checkpoints through torchvision (not a random re-initialisation)."""
     import torch
 
@@ -107,7 +104,8 @@ def test_lpips_loads_the_hub_cache_backbones(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="vgg16-397923af.pth"):
         load_lpips("vgg")
-    folder = write_backbones(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(hub_backbones))
+    folder = hub_backbones / "hub" / "checkpoints"
     for net, arch in (("alex", "alexnet"), ("vgg", "vgg16")):
         saved = torch.load(folder / BACKBONES[arch], weights_only=True)["features.0.weight"]
         first_conv = load_lpips(net).net.slice1[0].weight
@@ -136,16 +134,16 @@ def test_paper_methods_ran(paper_mini_run):
     assert len(np.load(run / "cifar10_s8x/K8/samples.npy", mmap_mode="r")) == 64
     assert len(np.load(run / "cifar10/K8/samples.npy", mmap_mode="r")) == 32
     for e, metric in (("mnist", "l2"), ("cifar10", "lpips-alex"), ("church", "lpips-alex")):
-        nn = pd.read_parquet(run / e / "K4/nn_train.parquet")
+        nn = pd.read_parquet(run / e / "K8/nn_train.parquet")
         assert set(nn["metric"]) == {metric} and nn["distance"].between(0, np.inf).all()
     for e in FAST_EXPERIMENTS:
-        basins = pd.read_parquet(run / e / "K4/basins.parquet")
+        basins = pd.read_parquet(run / e / "K8/basins.parquet")
         done = basins[~basins["skipped"]]
         assert set(basins["metric"]) == {"lpips-vgg"} and len(done) > 0, e
         assert np.isfinite(done["log_volume"]).all(), e
     # Alg 2 perturbation count M = min(m_factor d, m_max) at the overlay's 1/32 scale.
     for e, m in (("mnist", 24), ("cifar10", 96), ("church", 128)):
-        curv = pd.read_parquet(run / e / "K4/curvature.parquet")
+        curv = pd.read_parquet(run / e / "K8/curvature.parquet")
         assert set(curv.loc[~curv["skipped"], "m"]) == {m}, e
     for e in FAST_EXPERIMENTS:
         th = pd.read_parquet(run / e / "thresholds.parquet")
@@ -154,13 +152,12 @@ def test_paper_methods_ran(paper_mini_run):
 
 
 @pytest.mark.slow
-def test_every_experiment_of_the_paper_config(tmp_path):
+def test_every_experiment_of_the_paper_config(tmp_path, hub_backbones):
     experiments = FAST_EXPERIMENTS + SLOW_EXPERIMENTS
-    env, args, seconds = mini_run(tmp_path, experiments)
+    env, args, seconds = mini_run(tmp_path, experiments, hub_backbones)
     print(f"miniature paper run (all experiments): {seconds:.0f} s")
     check_figures(tmp_path, experiments)
     assert planned_jobs(tmp_path, *args, configfiles=(MINI,), env=env) == {}
     for e, chans in (("cifar10_nf64", [8, 16, 16, 16]), ("church_nf96", [12, 12, 24, 24, 48, 48])):
         cfg = json.loads((tmp_path / RUN / e / "K8/model/config.json").read_text())
         assert list(cfg["block_out_channels"]) == chans, e
-    shutil.rmtree(tmp_path / "torch")

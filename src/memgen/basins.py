@@ -94,7 +94,7 @@ def make_distance(metric: str, device: str | torch.device = "cpu") -> Distance:
         from memgen.perceptual import load_lpips, lpips_distance
 
         net = load_lpips("vgg", device=device)
-        return lambda x, y: lpips_distance(x, y, model=net).reshape(-1).double().to(x.device)
+        return lambda x, y: lpips_distance(x, y, net_model=net).reshape(-1).double().to(x.device)
     raise ValueError(f"unknown basins metric {metric!r}; use 'lpips-vgg' or 'l2'")
 
 
