@@ -87,7 +87,7 @@ def test_crafted_circle_model_is_refused_with_one_line(tmp_path, capsys, zip_for
         torch.save(blob, model)
     else:
         with open(model, "wb") as fh:
-            pickle.dump(blob, fh)
+            pickle.dump(blob, fh, protocol=2)
     with pytest.raises(UnsafeFileError, match="could run code"):
         load_tensors(model)
     from memgen.circle.model import load_model
