@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from memgen.io import read_parquet
@@ -20,18 +21,14 @@ THRESHOLDS = DEMO / "thresholds.parquet"
 MIN_GROUPS = 10  # distinct duplicate groups at the spurious peak
 
 
-@pytest.mark.slow
-def test_digits_demo_signature():
-    if not FRACTIONS.exists():
-        pytest.skip(f"{FRACTIONS} is absent: run `make demo` first")
-    fr = read_parquet(FRACTIONS)
+def check_signature(fr, th) -> None:
+    """The assertions of the signature on a fractions table and a thresholds table."""
     f = fr.pivot_table(index="K", columns="class", values="fraction").sort_index()
     ks = list(f.index)
     assert len(ks) >= 3, f"need at least 3 K values for the signature, got {ks}"
     table = f.round(3).to_string()
 
     # The default rule: one data-calibrated delta for both thresholds and every K.
-    th = read_parquet(THRESHOLDS)
     assert set(th["method"]) == {"null-quantile"}, th[["K", "method"]]
     assert th["delta_m"].nunique() == 1 and th["delta_s"].nunique() == 1, th
 
@@ -47,3 +44,33 @@ def test_digits_demo_signature():
         f"the spurious peak at K = {k_peak} ({spurious[k_peak]:.3f}) is only {groups} distinct "
         f"duplicate group(s), not a spurious phase:\n{table}"
     )
+
+
+@pytest.mark.slow
+def test_digits_demo_signature():
+    if not FRACTIONS.exists():
+        pytest.skip(f"{FRACTIONS} is absent: run `make demo` first")
+    check_signature(read_parquet(FRACTIONS), read_parquet(THRESHOLDS))
+
+
+def _tables(spurious_peak: float, groups: int):
+    """A demo-like curve whose spurious peak (at K = 32) is `groups` distinct duplicate groups."""
+    ks = [2, 8, 32, 100, 1797]
+    mem = [1.0, 1.0, 0.9, 0.3, 0.0]
+    spu = [0.0, 0.0, spurious_peak, 0.01, 0.0]
+    rows = []
+    for k, m, s in zip(ks, mem, spu):
+        rows += [
+            {"K": k, "class": "memorized", "fraction": m, "groups": -1},
+            {"K": k, "class": "spurious", "fraction": s, "groups": groups if k == 32 else 1},
+            {"K": k, "class": "generalized", "fraction": 1 - m - s, "groups": -1},
+        ]
+    th = pd.DataFrame({"K": ks, "delta_m": 1.0, "delta_s": 1.0, "method": "null-quantile"})
+    return pd.DataFrame(rows), th
+
+
+def test_signature_rejects_a_spurious_peak_of_one_pair():
+    """The old demo's 'spurious peak' was one mutual pair of loose copies (0.016 at K = 32)."""
+    check_signature(*_tables(0.2, 40))
+    with pytest.raises(AssertionError, match="only 1 distinct duplicate group"):
+        check_signature(*_tables(0.016, 1))

@@ -69,8 +69,9 @@ def histograms_figure(
         ax.set_title(f"{experiment}, K = {k}")
         ax.set_xlabel("nearest-neighbour distance")
     axes[0][0].set_ylabel("samples")
-    axes[0][-1].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3, frameon=False)
     return fig
 
 
@@ -79,7 +80,7 @@ def fractions_figure(
 ):
     """Fractions vs K with bootstrap CIs (error bars) and, from the delta sweep, the range of each
     fraction when both thresholds are scaled by a factor within ``band`` (shaded)."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    fig, ax = plt.subplots(figsize=(7.2, 3.6))
     for cls, color in COLORS.items():
         d = fr[fr["class"] == cls].sort_values("K")
         if sweep is not None and len(sweep):
@@ -105,7 +106,7 @@ def fractions_figure(
     ax.set_xlabel("training-set size K")
     ax.set_ylabel("fraction of samples")
     ax.set_title(f"{experiment}: memorization → spurious → generalization", fontsize=10)
-    ax.legend(fontsize=8, loc="center left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: curves cross everywhere
     fig.tight_layout()
     return fig
 

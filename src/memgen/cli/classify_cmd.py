@@ -160,7 +160,13 @@ def _figure(args) -> int:
     E = args.experiment
     null = read_parquet(args.null) if args.null else None
     sweep = read_parquet(args.sweep) if args.sweep else None
-    save_figure(F.histograms_figure(hist, th, E, null=null), f"{args.out_dir}/fig3_hist_{E}", dpi=args.dpi)
+    # The K panels of Fig 3: spread over the grid, plus the K of the spurious peak.
+    ks = F.pick_ks(sorted(hist["K"].unique()))
+    spu = fr[fr["class"] == "spurious"]
+    if len(spu) and spu["fraction"].max() > 0:
+        ks = sorted(set(ks) | {int(spu.loc[spu["fraction"].idxmax(), "K"])})
+    save_figure(F.histograms_figure(hist, th, E, ks=ks, null=null), f"{args.out_dir}/fig3_hist_{E}",
+                dpi=args.dpi)
     save_figure(F.fractions_figure(fr, E, args.critical_k, args.k_log, sweep, tuple(args.band)),
                 f"{args.out_dir}/fig4a_fractions_{E}", dpi=args.dpi)
     n = len(args.classes)
