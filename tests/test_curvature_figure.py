@@ -84,3 +84,21 @@ def test_requested_fixed_ks_get_one_panel_each(tmp_path, monkeypatch):
     fx.curvature_figure([tmp_path / "curv.parquet"], "e", tmp_path / "fig5a", drop_top=1, fixed_ks=[2, 32, 100])
     titles = [ax.get_title() for ax in figs[0].axes if ax.get_title().endswith("classes compared")]
     assert titles == ["K=2: classes compared", "K=32: classes compared", "K=100: classes compared"]
+
+
+def test_cli_fixed_ks(tmp_path):
+    import argparse
+
+    from memgen.cli.extras_curvature import register_curvature_energy
+
+    write_parquet(_table(GRID), tmp_path / "curv.parquet", provenance={})
+    parser = argparse.ArgumentParser()
+    register_curvature_energy(parser.add_subparsers())
+    base = ["curvature-figure", "--inputs", str(tmp_path / "curv.parquet"), "--experiment", "e"]
+    for extra in (["--fixed-ks", "auto"], ["--fixed-ks", "2", "100"]):
+        args = parser.parse_args(base + ["--out", str(tmp_path / "f"), *extra])
+        assert args.func(args) == 0 and (tmp_path / "f.png").stat().st_size > 1000
+    args = parser.parse_args(base + ["--out", str(tmp_path / "g"), "--fixed-ks", "5"])
+    with pytest.raises(ValueError, match="figure_ks"):
+        args.func(args)
+    assert not (tmp_path / "g.png").exists()
