@@ -336,7 +336,7 @@ MINI = REPO / "tests" / "configs" / "paper_mini.yaml"
 # The experiments of the local miniature run (tests/test_paper_mini.py's fast set). On 2 cores
 # every SLURM job costs 10-60 s of start-up, so the fast suite runs the CIFAR-10 pair (UNet
 # preset, LPIPS-alex neighbours, LPIPS-vgg basins, curvature, energy, and cifar10_s8x sampling
-# 8 x K from the cifar10 models: 11 submissions); the `slow` variant runs all five.
+# 8 x K from the cifar10 models: 12 submissions); the `slow` variant runs all five.
 MINI_EXPERIMENTS = ["mnist", "fmnist", "cifar10", "church", "cifar10_s8x"]
 MINI_FAST = ["cifar10", "cifar10_s8x"]
 MINI_SITE = {
