@@ -1,4 +1,4 @@
-# Thresholds stage (SPEC §5.4): one delta_m / delta_s per K of experiment E. Default: the alpha-quantile of
+# Thresholds stage: one delta_m / delta_s per K of experiment E. Default: the alpha-quantile of
 # the real pool's leave-one-out nearest-neighbour distances (rule pool_null; it depends on the pool and the
 # metric only, never on the K grid or the models). Alternative: the valley of the equal-weight pooled
 # histograms. The threshold config is a param of `thresholds` only, so changing it reruns thresholds ->
