@@ -16,6 +16,9 @@ import torch
 def clip_grad_norm_(grads: list[torch.Tensor], max_norm: float) -> torch.Tensor:
     """``torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)`` for same-device grads.
 
+    ``grads``: the existing gradients (``p.grad`` of the parameters that have one, as torch skips
+    the others), all on one device and of one dtype.
+
     Returns the total (unclipped) L2 norm, like torch. The scale is min(max_norm / (norm + 1e-6), 1).
     """
     norms = torch._foreach_norm(grads, 2.0)

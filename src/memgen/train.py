@@ -382,7 +382,7 @@ def train_model(
             p.grad = None
         loss.backward()
         if cfg.grad_clip > 0:
-            clip_grad_norm_([p.grad for p in params], cfg.grad_clip)
+            clip_grad_norm_([p.grad for p in params if p.grad is not None], cfg.grad_clip)
         adam_step()
         ema.update(params, step)
         losses[step - win_start] = loss.detach()
