@@ -45,6 +45,11 @@ def test_table3_row_of_a_full_size_model_dir(tmp_path):
     assert row["dropout"] == 0.0 and row["batch_size"] == 64 and row["iterations"] == 800000
     assert row["params"] == 109_733_379 and row["paper_params_M"] == 109.7
     assert PRESET_SHAPES["church_128"] == (3, 64, 64)
+    # a narrowed copy of the preset is not compared with the paper's count
+    record["model"]["width_scale"] = 0.125
+    (tmp_path / "church_128" / "memgen_train.json").write_text(json.dumps(record))
+    row = table3([{"experiment": "church", "model_dir": tmp_path / "church_128"}], paper).iloc[0]
+    assert pd.isna(row["paper_params_M"])
 
 
 def test_tables_of_the_tiny_run_come_from_its_outputs(tiny_run):

@@ -138,7 +138,9 @@ def table3(experiments: Sequence[Mapping[str, Any]], paper_params: Mapping[str, 
         record = json.loads(record_path.read_text())
         model_cfg, train_cfg = record.get("model", {}), record.get("train", {})
         n = parameter_count(net_config)
-        paper = paper_params.get(model_cfg.get("preset") or "")
+        # the paper's count applies to its preset at full width only (not to a narrowed copy)
+        full_width = model_cfg.get("width_scale") in (None, 1) and model_cfg.get("nf") is None
+        paper = paper_params.get(model_cfg.get("preset") or "") if full_width else None
         row = {"experiment": e["experiment"], **_architecture(net_config, model_cfg),
                "params": n, "params_M": round(n / 1e6, 2),
                "paper_params_M": round(paper / 1e6, 1) if paper else None,
