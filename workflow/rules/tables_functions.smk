@@ -10,8 +10,10 @@ def tables_experiments():
 
 def tables_model_source(E):
     """(experiment, K) of the saved model Table 3 describes: E's largest K. A grid from a sweep ends
-    at N, whose model is the sweep's (copied, identical): known before the dense grid is."""
-    M = SWEEPS.get(E) or sample_model_exp(E)  # model.reuse: the experiment whose models E uses
+    at N, whose model is the sweep's (copied, identical): known before the dense grid is.
+    """
+    # model.reuse: the experiment whose models E uses
+    M = SWEEPS.get(E) or sample_model_exp(E)
     return M, max(exp_cfg(M)["ks"])
 
 
