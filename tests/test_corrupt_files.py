@@ -253,7 +253,13 @@ def test_model_directory_follows_the_umask(tmp_path, umask, dir_mode, file_mode)
         os.umask(old)
     assert (tmp_path / "model").stat().st_mode & 0o777 == dir_mode
     files = list((tmp_path / "model").iterdir())
-    assert len(files) == 3
+    # weights, model config, training record and the diffusers scheduler config: all follow the umask
+    assert {f.name for f in files} == {
+        "diffusion_pytorch_model.safetensors",
+        "config.json",
+        "memgen_train.json",
+        "scheduler_config.json",
+    }
     assert {f.stat().st_mode & 0o777 for f in files} == {file_mode}
     assert (tmp_path / "other.pt").stat().st_mode & 0o777 == file_mode
 
