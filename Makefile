@@ -17,7 +17,7 @@ help:
 	@echo "make demo       CPU demo (circle + digits) end to end -> results/demo/"
 	@echo "make test       tests (not slow) + snakemake --lint + snakefmt --check + ruff"
 	@echo "make test-slow  the slow tests (trained-network patterns, demo signature)"
-	@echo "make test-slurm the real-SLURM integration test (root + apt: starts a private one-node cluster)"
+	@echo "make test-slurm the real-SLURM integration tests, miniature paper runs included (root + apt: starts a private one-node cluster)"
 	@echo "make bench      benchmarks (printed ratios; record them in benchmarks/RESULTS.md)"
 	@echo "make report     HTML report of the demo run"
 
@@ -50,7 +50,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m slow --durations=15
 
 test-slurm: $(STAMP)
-	MEMGEN_SLURM_TEST=1 $(BIN)/python -m pytest -q -ra tests/test_slurm_cluster.py
+	MEMGEN_SLURM_TEST=1 $(BIN)/python -m pytest -q -ra -m slurm tests/test_slurm_cluster.py
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -89,3 +89,19 @@ def hub_backbones(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("torch_home")
     write_backbones(home)
     return home
+
+
+@pytest.fixture(scope="session")
+def paper_mini_run(tmp_path_factory, hub_backbones) -> Path:
+    """The miniature paper run of the base experiments and cifar10_s8x; returns its workdir.
+
+    Here, not in test_paper_mini, so that every module shares one run (a session fixture defined in
+    two modules runs twice)."""
+    workdir = tmp_path_factory.mktemp("paper_mini")
+    from test_paper_mini import FAST_EXPERIMENTS, MINI, mini_run
+
+    env, args, seconds = mini_run(workdir, FAST_EXPERIMENTS, hub_backbones)
+    (workdir / "wall_seconds.txt").write_text(f"{seconds:.0f}\n")
+    print(f"miniature paper run ({', '.join(FAST_EXPERIMENTS)}): {seconds:.0f} s")
+    assert planned_jobs(workdir, *args, configfiles=(MINI,), env=env) == {}, "a rerun plans work"
+    return workdir

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-import test_paper_mini
 import torch
 
 from memgen.models import load_eps_model
@@ -21,8 +20,6 @@ from memgen.schedules import DDPMSchedule
 from memgen.train import TrainConfig, train_model
 
 torch.set_num_threads(1)
-# the miniature paper run (a session fixture of test_paper_mini), shared with that module's tests
-paper_mini_run = test_paper_mini.paper_mini_run
 
 TINY_UNET = {"kind": "unet", "nf": 32, "ch_mult": [1, 2], "attn_resolutions": [4],
              "dropout": 0.0}  # fmt: skip

@@ -64,17 +64,6 @@ def mini_run(
     return env, args, time.monotonic() - start
 
 
-@pytest.fixture(scope="session")
-def paper_mini_run(tmp_path_factory, hub_backbones) -> Path:
-    """The miniature paper run of the base experiments and cifar10_s8x; returns its workdir."""
-    workdir = tmp_path_factory.mktemp("paper_mini")
-    env, args, seconds = mini_run(workdir, FAST_EXPERIMENTS, hub_backbones)
-    (workdir / "wall_seconds.txt").write_text(f"{seconds:.0f}\n")
-    print(f"miniature paper run ({', '.join(FAST_EXPERIMENTS)}): {seconds:.0f} s")
-    assert planned_jobs(workdir, *args, configfiles=(MINI,), env=env) == {}, "a rerun plans work"
-    return workdir
-
-
 def check_figures(workdir: Path, experiments: list[str]) -> None:
     missing = [
         f"{stem}.{ext}"

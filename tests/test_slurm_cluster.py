@@ -470,6 +470,8 @@ def paper_mini_no_site_vars(cluster, tmp_path_factory):
     return run_paper_mini(cluster, tmp_path_factory.mktemp("mini_no_vars"), {}, MINI_FAST)
 
 
+# Slow (`make test-slurm` runs it): ~10 min of one-node cluster time, too long for the fast suite.
+@pytest.mark.slow
 def test_paper_mini_through_slurm_without_site_variables(paper_mini_no_site_vars):
     check_paper_mini(paper_mini_no_site_vars, {})
 
