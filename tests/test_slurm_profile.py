@@ -279,7 +279,9 @@ def test_paper_dry_run_in_fresh_clone(name, fresh_clone):
         assert got == want, (rule, res)
         if gpu and "MEMGEN_SLURM_MAX_RUNTIME" in site:
             # a grouped rule asks for its share of the limit, so its group job fits it
-            members = {"train": 1, "sample": 3, "neighbors_train": 3, "neighbors_synth": 3}
+            # (train and the pool null of the thresholds run alone)
+            members = {"train": 1, "pool_null": 1, "sample": 3, "neighbors_train": 3}
+            members["neighbors_synth"] = 3
             share = int(site["MEMGEN_SLURM_MAX_RUNTIME"]) // members.get(rule, 4)
             if rule.startswith("circle_"):
                 share = int(site["MEMGEN_SLURM_MAX_RUNTIME"])
