@@ -366,6 +366,20 @@ def cmd_figure(args):
 # --- parser -----------------------------------------------------------------------------------
 
 
+def _add_pf_ode_args(p) -> None:
+    """Energy time and PF-ODE solver flags, one definition for the grid and the centre energies."""
+    p.add_argument("--t", type=float, default=0.05, help="energy time t_E")
+    p.add_argument("--rtol", type=float, default=1e-5, help="RK45 relative tolerance")
+    p.add_argument("--atol", type=float, default=1e-5, help="RK45 absolute tolerance")
+    p.add_argument(
+        "--prior",
+        choices=["gaussian", "mixture"],
+        default="gaussian",
+        help="log p_1: N(0, I) (paper) or the exact K-point mixture",
+    )
+    p.add_argument("--device", default="cpu", help="torch device")
+
+
 def _add_common(p, k=True, seed_help="random seed"):
     p.add_argument("--split", required=True, help="split.parquet written by circle-data")
     if k:
@@ -533,18 +547,9 @@ def register(subparsers) -> None:
     )
     _add_common(p)
     p.add_argument("--checkpoint", required=True, help="model.pt from circle-train")
-    p.add_argument("--t", type=float, default=0.05, help="energy time t_E")
+    _add_pf_ode_args(p)
     p.add_argument("--grid", type=int, default=20, help="grid points per axis")
     p.add_argument("--extent", type=float, default=1.5, help="grid spans [-extent, extent]^2")
-    p.add_argument("--rtol", type=float, default=1e-5, help="RK45 relative tolerance")
-    p.add_argument("--atol", type=float, default=1e-5, help="RK45 absolute tolerance")
-    p.add_argument(
-        "--prior",
-        choices=["gaussian", "mixture"],
-        default="gaussian",
-        help="log p_1: N(0, I) (paper) or the exact K-point mixture",
-    )
-    p.add_argument("--device", default="cpu", help="torch device")
     p.add_argument("--out", required=True, help="output energy_grid.parquet")
     p.set_defaults(func=cmd_energy)
 
@@ -558,16 +563,7 @@ def register(subparsers) -> None:
     _add_common(p)
     p.add_argument("--checkpoint", required=True, help="model.pt from circle-train")
     p.add_argument("--clusters", required=True, help="clusters_net.parquet from circle-cluster")
-    p.add_argument("--t", type=float, default=0.05, help="energy time t_E")
-    p.add_argument("--rtol", type=float, default=1e-5, help="RK45 relative tolerance")
-    p.add_argument("--atol", type=float, default=1e-5, help="RK45 absolute tolerance")
-    p.add_argument(
-        "--prior",
-        choices=["gaussian", "mixture"],
-        default="gaussian",
-        help="log p_1: N(0, I) (paper) or the exact K-point mixture",
-    )
-    p.add_argument("--device", default="cpu", help="torch device")
+    _add_pf_ode_args(p)
     p.add_argument("--out", required=True, help="output energy_centres.parquet")
     p.set_defaults(func=cmd_energy_centres)
 
