@@ -12,7 +12,6 @@ the commit before the grouping, so both numbers come from one run on the same Sn
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -38,36 +37,21 @@ MEMBER = re.compile(r"^ {4}(?:rule|checkpoint) (\w+):$")
 WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
 
 
-# The rules Snakemake runs on the submit host. A dry run does not print it (it leaves the
-# decision to the real run), so ask the parsed workflow; no public accessor, hence `_workflow`.
-LOCAL_RULES = """
-import json, sys, tempfile
-from pathlib import Path
-from snakemake import api
-from snakemake.settings import types as st
-repo = Path(sys.argv[1])
-with tempfile.TemporaryDirectory() as work, api.SnakemakeApi(
-    st.OutputSettings(quiet={st.Quietness.ALL})
-) as sm:
-    wf = sm.workflow(
-        resource_settings=st.ResourceSettings(cores=1),
-        config_settings=st.ConfigSettings(configfiles=[repo / "config.yaml"]),
-        snakefile=repo / "Snakefile",
-        workdir=Path(work),
-    )
-    wf.dag()
-    w = wf._workflow
-    print(json.dumps(sorted(r.name for r in w.rules if r.name in w._localrules)))
-"""
+# The rules Snakemake runs on the submit host. A dry run does not say which rules those are (it leaves
+# the decision to the real run), and Snakemake has no public accessor for them, so read the
+# `localrule: True` directives of the rule files (the project declares local rules only that way).
+RULE_BLOCK = re.compile(r"^(?:rule|checkpoint) (\w+):\n((?:[ \t]+.*\n|\n)*)", re.M)
+LOCALRULE = re.compile(r"^\s+localrule: True$", re.M)
 
 
 def local_rules(repo: Path) -> set[str]:
-    proc = subprocess.run(
-        [sys.executable, "-c", LOCAL_RULES, str(repo)], capture_output=True, text=True, cwd=repo
-    )
-    if proc.returncode:
-        raise SystemExit(f"could not list the local rules of {repo}:\n{proc.stderr[-3000:]}")
-    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    files = [repo / "Snakefile", *sorted((repo / "workflow" / "rules").glob("*.smk"))]
+    return {
+        m.group(1)
+        for f in files
+        for m in RULE_BLOCK.finditer(f.read_text())
+        if LOCALRULE.search(m.group(2))
+    }
 
 
 def submissions(dry_run: str, local: set[str]) -> tuple[list[dict], list[dict]]:
