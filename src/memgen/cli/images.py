@@ -7,30 +7,11 @@ Config sections arrive as JSON (the Snakemake rules pass the validated sections 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
 
+from memgen.cli.common import json_arg
 
-def _json_arg(text: str, what: str) -> dict[str, Any]:
-    """A JSON object given inline or as @path (JSON or YAML file)."""
-    try:
-        if text.startswith("@"):
-            path = Path(text[1:])
-            if not path.exists():
-                raise FileNotFoundError(f"{what}: file not found: {path}")
-            import yaml
-
-            value = yaml.safe_load(path.read_text())
-        else:
-            value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            f"{what} is not valid JSON ({err}); pass a JSON object or @file.yaml"
-        ) from err
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} must be a JSON object (mapping), got {type(value).__name__}")
-    return value
+_json_arg = json_arg
 
 
 def load_subset(pool: Path, k: int):
