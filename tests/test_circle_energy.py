@@ -64,7 +64,7 @@ def test_centre_energies_are_the_likelihood_at_the_centres_not_grid_interpolatio
 
     from memgen.circle.energy import point_energies
     from memgen.circle.exact import energy_grid, finite_energy
-    from memgen.circle.figure import centre_energies
+    from memgen.figures.circle import centre_energies
 
     # mid-cell of the grid: -1.5 + (i + 1/2) * 3 / 19
     mem = -1.5 + (np.array([[13, 14], [3, 7]]) + 0.5) * 3 / 19

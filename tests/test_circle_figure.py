@@ -12,8 +12,8 @@ from memgen.circle.cluster import ClusterConfig, cluster_samples
 from memgen.circle.copies import copy_summary
 from memgen.circle.data import make_pool, make_split, train_points
 from memgen.circle.exact import ExactScore, circle_energy, circle_score, energy_grid, finite_energy
-from memgen.circle.figure import FigureInputs, centre_energies, make_figure
 from memgen.circle.sampler import euler_maruyama
+from memgen.figures.circle import FigureInputs, centre_energies, make_figure
 from memgen.io import write_parquet
 
 torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""Classification stage (memgen.classify, memgen.cli.classify_cmd): SPEC §5.3 rule on hand-made tables
+"""Classification stage (memgen.classify, memgen.cli.classify): SPEC §5.3 rule on hand-made tables
 (ties at the thresholds), SPEC §5.5 ranks, bootstrap CIs, sensitivity, and the CLI end to end."""
 
 from __future__ import annotations

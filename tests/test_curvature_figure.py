@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import memgen.figures_extras as fx
+import memgen.figures.curvature_energy as fx
 from memgen.io import write_parquet
 
 RANKS = 8
@@ -89,7 +89,7 @@ def test_requested_fixed_ks_get_one_panel_each(tmp_path, monkeypatch):
 def test_cli_fixed_ks(tmp_path):
     import argparse
 
-    from memgen.cli.extras_curvature import register_curvature_energy
+    from memgen.cli.curvature import register as register_curvature_energy
 
     write_parquet(_table(GRID), tmp_path / "curv.parquet", provenance={})
     parser = argparse.ArgumentParser()

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from memgen.cli.extras_curvature import register_curvature_energy
+from memgen.cli.curvature import register as register_curvature_energy
 from memgen.curvature import curvature_config, curvature_table
 from memgen.energy import energy_config, energy_table
-from memgen.figures_extras import curvature_figure, energy_figure
+from memgen.figures.curvature_energy import curvature_figure, energy_figure
 from memgen.io import read_parquet, write_parquet
 from memgen.models.empirical import EmpiricalEpsModel
 from memgen.selection import AnalysisConfig
@@ -104,7 +104,7 @@ def test_unknown_config_key_rejected():
 
 def test_energy_reference_panels(tmp_path, monkeypatch):
     """Fig 6/26 plots the first reference only; Figs 27-30 get one panel per reference with that reference's gaps."""
-    import memgen.figures_extras as fx
+    import memgen.figures.curvature_energy as fx
 
     rows = []
     for ref in (3, 11):

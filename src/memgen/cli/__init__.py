@@ -17,11 +17,13 @@ import sys
 STAGE_MODULES = [
     "memgen.cli.circle",
     "memgen.cli.data",
-    "memgen.cli.images",
-    "memgen.cli.analysis",
-    "memgen.cli.extras",
-    "memgen.cli.figures",
+    "memgen.cli.train",
+    "memgen.cli.neighbors",
+    "memgen.cli.classify",
+    "memgen.cli.basins",
+    "memgen.cli.curvature",
     "memgen.cli.tables",
+    "memgen.cli.docs",
 ]
 
 

@@ -334,7 +334,7 @@ def cmd_energy_exact(args):
 
 
 def cmd_figure(args):
-    from memgen.circle.figure import FigureInputs, make_figure
+    from memgen.figures.circle import FigureInputs, make_figure
     from memgen.io import save_figure
 
     ks = args.ks

@@ -150,7 +150,7 @@ def _fractions(args) -> int:
 def _figure(args) -> int:
     import matplotlib.pyplot as plt
 
-    from memgen import figures_classify as F
+    from memgen.figures import classify as F
     from memgen.io import read_parquet, save_figure, use_style
 
     use_style(args.style)

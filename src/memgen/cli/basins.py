@@ -1,6 +1,6 @@
 """memgen subcommands of the basin analysis (SPEC §6): ``basins`` and ``basins-figure``.
 
-Thin wrappers: parse arguments, load inputs, call memgen.basins / memgen.figures_basins, write atomically.
+Thin wrappers: parse arguments, load inputs, call memgen.basins / memgen.figures.basins, write atomically.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 import time
 from pathlib import Path
 
-from memgen.cli.images import _json_arg
+from memgen.cli.train import _json_arg
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,13 @@ def _basins(args: argparse.Namespace) -> int:
 
 
 def _figure(args: argparse.Namespace) -> int:
-    from memgen.figures_basins import basins_figures
+    from memgen.figures.basins import basins_figures
 
     basins_figures(args.inputs, args.experiment, args.out_volume, args.out_time, k_log=not args.linear_k)
     return 0
 
 
-def register_basins(subparsers) -> None:
+def register(subparsers) -> None:
     """Add ``basins`` and ``basins-figure``."""
     p = subparsers.add_parser(
         "basins",

@@ -10,8 +10,8 @@ import argparse
 import logging
 import time
 
-from memgen.cli.extras_basins import _device, _inputs
-from memgen.cli.images import _json_arg
+from memgen.cli.basins import _device, _inputs
+from memgen.cli.train import _json_arg
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _energy(args: argparse.Namespace) -> int:
 
 
 def _curvature_figure(args: argparse.Namespace) -> int:
-    from memgen.figures_extras import curvature_figure
+    from memgen.figures.curvature_energy import curvature_figure
 
     fixed = None if args.fixed_ks in (None, ["auto"]) else [int(k) for k in args.fixed_ks]
     curvature_figure(args.inputs, args.experiment, args.out, drop_top=args.drop_top, fixed_ks=fixed)
@@ -72,7 +72,7 @@ def _curvature_figure(args: argparse.Namespace) -> int:
 
 
 def _energy_figure(args: argparse.Namespace) -> int:
-    from memgen.figures_extras import energy_figure
+    from memgen.figures.curvature_energy import energy_figure
 
     energy_figure(args.inputs, args.experiment, args.out, out_path=args.out_path, out_refs=args.out_refs,
                   plot_abs=args.abs, k_log=not args.linear_k)
@@ -91,7 +91,7 @@ def _common(p) -> None:
     p.add_argument("--device", default=None, help="torch device (cpu, cuda; default: the section's device, auto = cuda if present)")
 
 
-def register_curvature_energy(subparsers) -> None:
+def register(subparsers) -> None:
     """Add ``curvature``, ``energy``, ``curvature-figure`` and ``energy-figure``."""
     p = subparsers.add_parser(
         "curvature", help="score-Jacobian singular value spectra of one (experiment, K) (SPEC §7, Alg 2/3)",
