@@ -24,6 +24,7 @@ STAGE_MODULES = [
     "memgen.cli.curvature",
     "memgen.cli.tables",
     "memgen.cli.docs",
+    "memgen.cli.retry",
 ]
 
 
