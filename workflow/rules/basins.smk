@@ -31,7 +31,7 @@ rule basins:
         analysis=get_analysis_json,
         model_dir=get_model_dir,
     shell:
-        "memgen retry-guard --attempt {resources.attempt} --log {log} --inputs {input} && "
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen basins --model-dir {params.model_dir} --classes {input.classes} --pool {input.pool}"
         " --samples {input.samples} --k {wildcards.k} --experiment {wildcards.E}"
         " --analysis-config {params.analysis:q} --basins-config {params.basins:q}"

@@ -23,7 +23,7 @@ rule classify:
     params:
         cfg=classify_params,
     shell:
-        "memgen retry-guard --attempt {resources.attempt} --log {log} --inputs {input} && "
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen classify --experiment {wildcards.E} --K {wildcards.k}"
         " --train-nn {input.train_nn} --sample-nn {input.synth_nn}"
         " --thresholds {input.thresholds}"

@@ -430,35 +430,28 @@ def get_analysis_json(wildcards):
 
 
 # --- Retries: only what can succeed on retry. Rules that may time out or run out of memory (and
-# resume from their scratch state) declare `retries:` and ask for more per attempt; their command
-# starts with `memgen retry-guard --attempt {resources.attempt} --log {log}`, which stops a retry
-# at once when the previous attempt ended with a configuration or data error (memgen's exit
-# status 2: the same inputs fail the same way). So does every rule that shares a SLURM group job
-# with a retried one (groups in slurm/config.yaml), since a group job is retried as a whole.
-
-# The line memgen prints before exiting with status 2 (memgen.retry.USER_ERROR; the workflow itself
-# does not import memgen).
-USER_ERROR_LINE = re.compile(r"^memgen [\w-]+: error: ", re.M)
+# resume from their scratch state) declare `retries:` and ask for more per attempt. Their command
+# runs through `python -m memgen.retry --attempt {resources.attempt} --log {log} ... --`, which
+# records a configuration or data error (memgen's exit status 2: the same inputs fail the same
+# way) next to the log and makes the next attempt stop at once with that error. So does every rule
+# that shares a SLURM group job with a retried one (groups in slurm/config.yaml), since a group
+# job is retried as a whole.
 
 
 def attempt_number(wildcards, attempt):
-    """Resource `attempt`: this job's attempt (1 = the first), for memgen retry-guard."""
+    """Resource `attempt`: this job's attempt (1 = the first), for memgen.retry."""
     return attempt
 
 
 def sizing_attempt(rule, wildcards, attempt):
     """The attempt a retried job's time and memory are scaled by: `attempt`, or 1 when the previous
-    attempt ended with a configuration or data error (retry-guard then stops the job at once, and a
-    larger request would only wait longer in the queue)."""
+    attempt ended with a configuration or data error (the retry then stops at once, and a larger
+    request would only wait longer in the queue). The record is memgen.retry's `<log>.user-error`.
+    """
     if attempt == 1:
         return 1
     log = path_of(getattr(rules, rule).log[0], **dict(wildcards.items()))
-    try:
-        with open(log, errors="replace") as fh:
-            failed_for_good = USER_ERROR_LINE.search(fh.read()) is not None
-    except OSError:
-        failed_for_good = False
-    return 1 if failed_for_good else attempt
+    return 1 if os.path.exists(log + ".user-error") else attempt
 
 
 wildcard_constraints:

@@ -27,7 +27,7 @@ rule energy:
         analysis=get_analysis_json,
         model_dir=get_model_dir,
     shell:
-        "memgen retry-guard --attempt {resources.attempt} --log {log} --inputs {input} && "
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen energy --model-dir {params.model_dir} --classes {input.classes}"
         " --pool {input.pool} --samples {input.samples} --k {wildcards.k}"
         " --experiment {wildcards.E} --analysis-config {params.analysis:q}"

@@ -29,7 +29,7 @@ rule neighbors_train:
         device=neighbors_device,
         impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
     shell:
-        "memgen retry-guard --attempt {resources.attempt} --log {log} --inputs {input} && "
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen neighbors --reference {input.pool} --queries {input.samples}"
         " --reference-limit {wildcards.k} --metric {params.metric} --k {params.k}"
         " --batch-size {params.batch_size} --device {params.device}"
@@ -61,7 +61,7 @@ rule neighbors_synth:
         device=neighbors_device,
         impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
     shell:
-        "memgen retry-guard --attempt {resources.attempt} --log {log} --inputs {input} && "
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen neighbors --reference {input.samples} --exclude-self"
         " --metric {params.metric} --k {params.k}"
         " --batch-size {params.batch_size} --device {params.device}"

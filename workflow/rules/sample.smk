@@ -32,7 +32,7 @@ rule sample:
         model_dir=get_model_dir,
         scratch=f"{RUN}/{{E}}/K{{k}}/scratch",
     shell:
-        "memgen retry-guard --attempt {resources.attempt} --log {log} --inputs {input} && "
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen sample --model-dir {params.model_dir} --k {wildcards.k} --experiment {wildcards.E}"
         " --sample-config {params.sample:q} --out {output.samples} --manifest {output.manifest}"
         " --scratch {params.scratch} --grid {output.grid} > {log} 2>&1"

@@ -35,7 +35,7 @@ rule train:
         scratch=f"{RUN}/{{E}}/K{{k}}/scratch/train",
         reuse=train_reuse_params,
     shell:
-        "memgen retry-guard --attempt {resources.attempt} --log {log} --inputs {input} && "
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen train --pool {input.pool} --k {wildcards.k} --experiment {wildcards.E}"
         " --model-config {params.model:q} --train-config {params.train:q}"
         " --model-dir {params.model_dir} --log {output.log} --scratch {params.scratch}"

@@ -24,7 +24,6 @@ STAGE_MODULES = [
     "memgen.cli.curvature",
     "memgen.cli.tables",
     "memgen.cli.docs",
-    "memgen.cli.retry",
 ]
 
 
