@@ -1,5 +1,7 @@
 # memgen: memorization -> spurious states -> generalization in diffusion models.
-# Table of contents only: config, validation (common.smk), one rule file per stage, default targets.
+# Table of contents only: config and shared helpers (common.smk: validation, K grids, paths, models,
+# retries; params.smk: config -> job parameters; resources.smk: job sizes; data_files.smk: data set
+# files; targets.smk: default targets), one rule file per stage, the default target.
 # Data flows config -> split -> train -> sample -> neighbors -> thresholds -> classify -> (kgrid ->
 # dense grid of a `ks: sweep` experiment) -> {basins, curvature, energy} -> figures, tables -> report.
 import os
@@ -17,6 +19,10 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/params.smk"
+include: "workflow/rules/resources.smk"
+include: "workflow/rules/data_files.smk"
+include: "workflow/rules/targets.smk"
 include: "workflow/rules/circle.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/train.smk"
@@ -30,10 +36,6 @@ include: "workflow/rules/curvature.smk"
 include: "workflow/rules/energy.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/tables.smk"
-
-
-# After every include: makes Snakemake's per-call signature inspection of the helpers a lookup.
-freeze_signatures()
 
 
 rule all:

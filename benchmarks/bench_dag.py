@@ -1,4 +1,4 @@
-"""Dry run of the full paper DAG with every output already present (issue 7: < 5 s).
+"""Dry run of the full paper DAG: planning everything, and with every output already present.
 
     python benchmarks/bench_dag.py [--repeat 3] [--results-md benchmarks/RESULTS.md]
         [--workdir DIR] [--baseline OTHER_CHECKOUT] [--profile-out FILE.prof]
@@ -37,7 +37,6 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 CONFIG = REPO / "config.yaml"
 HEADING = "## Workflow (dry-run)"
 COUNTS = "memgen-bench-counts.json"  # job counts of a populated workdir (see --workdir)
-LIMIT_S = 5.0
 
 
 def plan_and_touch(workdir: Path) -> dict[str, int]:
@@ -208,9 +207,7 @@ def main(argv=None) -> int:
 
     present = medians["all outputs present"]
     ratio = medians["plan everything (no outputs)"] / present
-    verdict = "PASS" if present < LIMIT_S else "FAIL"
-    print(f"outputs present: {present:.2f} s (limit {LIMIT_S:.0f} s) -> {verdict}; "
-          f"planning everything takes {ratio:.2f}x as long")  # fmt: skip
+    print(f"outputs present: {present:.2f} s; planning everything takes {ratio:.2f}x as long")
     if args.results_md:
         if medians_base:
             table = [
@@ -233,11 +230,10 @@ def main(argv=None) -> int:
                 "",
                 *table,
                 "",
-                f"Issue 7 target: every output present < {LIMIT_S:.0f} s -> **{verdict}** "
-                f"({present:.2f} s; planning from scratch is {ratio:.2f}x that).",
+                f"Every output present: {present:.2f} s; planning from scratch is {ratio:.2f}x that.",
             ],
         )
-    return 0 if verdict == "PASS" else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Throughput per preset: a --steps-per-s override, else measured GPU rows in bench
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -23,7 +24,6 @@ PAPER_STEPS_PER_S = {
 }  # fmt: skip
 # Digits MLP on one CPU thread (benchmarks/RESULTS.md, "Images"): the demo runs on CPU, not GPU.
 CPU_STEPS_PER_S = {"mlp": 115.0}
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "sections"
 
 
 def _deep_merge(a: dict, b: dict) -> dict:
@@ -35,12 +35,11 @@ def _deep_merge(a: dict, b: dict) -> dict:
     return out
 
 
-def _defaults(section: str) -> dict:
-    path = SCHEMA_DIR / f"{section}.schema.yaml"
-    if not path.exists():
-        raise FileNotFoundError(f"schema not found: {path} (run from a source checkout)")
-    props = yaml.safe_load(path.read_text())["properties"]
-    return {k: v.get("default") for k, v in props.items()}
+def _section(cls, cfg: dict | None) -> dict:
+    """A config section with its defaults filled in from its dataclass (the package's own
+    defaults, equal to the schema's), so the plan needs no workflow files; unknown keys are an
+    error, as in the stage commands."""
+    return dataclasses.asdict(cls.from_dict(cfg or {}))
 
 
 def measured_steps_per_s(results_md: Path | None) -> dict[str, float]:
@@ -82,9 +81,14 @@ def plan(config: dict, steps_per_s: float | None = None, measured: dict | None =
     for name, exp in _expand_sweeps(config.get("images") or {}).items():
         if experiments and name.removesuffix("_sweep") not in experiments and name not in experiments:
             continue
-        model = {**_defaults("model"), **(exp.get("model") or {})}
-        train = {**_defaults("train"), **(exp.get("train") or {})}
-        sample = {**_defaults("sample"), **(exp.get("sample") or {})}
+        from memgen.sample import SampleConfig
+        from memgen.train import TrainConfig
+
+        # model: only preset, kind and reuse matter here, and their defaults (none, unet, none)
+        # name no throughput and no reuse either way
+        model = exp.get("model") or {}
+        train = _section(TrainConfig, exp.get("train"))
+        sample = _section(SampleConfig, exp.get("sample"))
         key = model.get("preset") or model.get("kind")
         if steps_per_s:
             sps, source = steps_per_s, "override"

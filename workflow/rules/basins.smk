@@ -4,16 +4,13 @@
 #   R/figures/fig4b_basins_{E}.{png,pdf}, R/figures/figC_critical_time_{E}.{png,pdf}
 
 
-include: "basins_functions.smk"
-
-
 rule basins:
     input:
-        config=basins_model_config,
-        weights=basins_model_weights,
-        classes=f"{RUN}/{{E}}/K{{k}}/classes.parquet",
-        pool=f"{RUN}/{{E}}/train_pool.npy",
-        samples=f"{RUN}/{{E}}/K{{k}}/samples.npy",
+        config=get_model_config,
+        weights=get_model_weights,
+        classes=rules.classify.output[0],
+        pool=rules.split.output.pool,
+        samples=rules.sample.output.samples,
     output:
         f"{RUN}/{{E}}/K{{k}}/basins.parquet",
     log:
@@ -27,12 +24,14 @@ rule basins:
     resources:
         mem_mb=basins_mem_mb,
         runtime=basins_runtime,
-        gpu=basins_gpus,
+        gpu=stage_gpus("basins"),
+        attempt=attempt_number,
     params:
         basins=basins_json,
-        analysis=basins_analysis_json,
-        model_dir=basins_model_dir,
+        analysis=get_analysis_json,
+        model_dir=get_model_dir,
     shell:
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen basins --model-dir {params.model_dir} --classes {input.classes} --pool {input.pool}"
         " --samples {input.samples} --k {wildcards.k} --experiment {wildcards.E}"
         " --analysis-config {params.analysis:q} --basins-config {params.basins:q}"
@@ -41,7 +40,7 @@ rule basins:
 
 rule basins_figure:
     input:
-        basins_tables,
+        per_k_inputs(rules.basins.output[0]),
     output:
         volume=report(
             f"{RUN}/figures/fig4b_basins_{{E}}.png",

@@ -37,7 +37,7 @@ rule circle_data:
 
 rule circle_train:
     input:
-        split=f"{CIRCLE}/split.parquet",
+        split=rules.circle_data.output.split,
     output:
         model=f"{CIRCLE}/K{{k}}/model.pt",
         log=f"{CIRCLE}/K{{k}}/train_log.parquet",
@@ -71,8 +71,8 @@ rule circle_train:
 
 rule circle_sample_net:
     input:
-        split=f"{CIRCLE}/split.parquet",
-        model=f"{CIRCLE}/K{{k}}/model.pt",
+        split=rules.circle_data.output.split,
+        model=rules.circle_train.output.model,
     output:
         f"{CIRCLE}/K{{k}}/samples_net.parquet",
     log:
@@ -99,7 +99,7 @@ rule circle_sample_net:
 
 rule circle_sample_exact:
     input:
-        split=f"{CIRCLE}/split.parquet",
+        split=rules.circle_data.output.split,
     output:
         f"{CIRCLE}/K{{k}}/samples_exact.parquet",
     log:
@@ -125,7 +125,7 @@ rule circle_sample_exact:
 
 rule circle_cluster:
     input:
-        split=f"{CIRCLE}/split.parquet",
+        split=rules.circle_data.output.split,
         samples=f"{CIRCLE}/K{{k}}/samples_{{kind}}.parquet",
     output:
         f"{CIRCLE}/K{{k}}/clusters_{{kind}}.parquet",
@@ -157,8 +157,8 @@ rule circle_cluster:
 
 rule circle_energy:
     input:
-        split=f"{CIRCLE}/split.parquet",
-        model=f"{CIRCLE}/K{{k}}/model.pt",
+        split=rules.circle_data.output.split,
+        model=rules.circle_train.output.model,
     output:
         f"{CIRCLE}/K{{k}}/energy_grid.parquet",
     log:
@@ -184,9 +184,9 @@ rule circle_energy:
 
 rule circle_energy_centres:
     input:
-        split=f"{CIRCLE}/split.parquet",
-        model=f"{CIRCLE}/K{{k}}/model.pt",
-        clusters=f"{CIRCLE}/K{{k}}/clusters_net.parquet",
+        split=rules.circle_data.output.split,
+        model=rules.circle_train.output.model,
+        clusters=expand(rules.circle_cluster.output[0], kind="net", allow_missing=True),
     output:
         f"{CIRCLE}/K{{k}}/energy_centres.parquet",
     log:

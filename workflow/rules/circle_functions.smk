@@ -113,44 +113,37 @@ def circle_exact_ks_arg():
     return " ".join(str(k) for k in circle_exact_ks())
 
 
-def circle_per_k_files(name, ks=None):
-    return [f"{CIRCLE}/K{k}/{name}" for k in (ks_of("circle") if ks is None else ks)]
+def circle_per_k_files(pattern, ks=None, **wildcards):
+    """An output pattern of a circle per-K rule (wildcard k) for every K of the grid (or of ks)."""
+    ks = ks_of("circle") if ks is None else ks
+    return [path_of(pattern, k=k, **wildcards) for k in ks]
 
 
 def circle_figure_inputs(wildcards):
+    exact = circle_exact_ks()
+    clusters = rules.circle_cluster.output[0]
     return {
-        "split": f"{CIRCLE}/split.parquet",
-        "samples_net": circle_per_k_files("samples_net.parquet"),
-        "clusters_net": circle_per_k_files("clusters_net.parquet"),
-        "energy": circle_per_k_files("energy_grid.parquet"),
-        "energy_centres": circle_per_k_files("energy_centres.parquet"),
-        "samples_exact": circle_per_k_files("samples_exact.parquet", circle_exact_ks()),
-        "clusters_exact": circle_per_k_files(
-            "clusters_exact.parquet", circle_exact_ks()
-        ),
-        "energy_exact": f"{CIRCLE}/energy_exact.parquet",
+        "split": rules.circle_data.output.split,
+        "samples_net": circle_per_k_files(rules.circle_sample_net.output[0]),
+        "clusters_net": circle_per_k_files(clusters, kind="net"),
+        "energy": circle_per_k_files(rules.circle_energy.output[0]),
+        "energy_centres": circle_per_k_files(rules.circle_energy_centres.output[0]),
+        "samples_exact": circle_per_k_files(rules.circle_sample_exact.output[0], exact),
+        "clusters_exact": circle_per_k_files(clusters, exact, kind="exact"),
+        "energy_exact": rules.circle_energy_exact.output[0],
     }
 
 
 def circle_figures():
-    return [f"{RUN}/figures/fig2_circle.png", f"{RUN}/figures/fig2_circle.pdf"]
+    return list(rules.circle_figure.output)
 
 
 def circle_targets():
-    files = [
-        f"{CIRCLE}/pool.parquet",
-        f"{CIRCLE}/split.parquet",
-        f"{CIRCLE}/energy_exact.parquet",
-    ]
-    for name in (
-        "model.pt",
-        "train_log.parquet",
-        "samples_net.parquet",
-        "clusters_net.parquet",
-        "energy_grid.parquet",
-        "energy_centres.parquet",
-    ):
-        files += circle_per_k_files(name)
-    files += circle_per_k_files("samples_exact.parquet", circle_exact_ks())
-    files += circle_per_k_files("clusters_exact.parquet", circle_exact_ks())
+    inputs = circle_figure_inputs(None)
+    files = [*rules.circle_data.output, inputs["energy_exact"]]
+    files += circle_per_k_files(rules.circle_train.output.model)
+    files += circle_per_k_files(rules.circle_train.output.log)
+    for key in ("samples_net", "clusters_net", "energy", "energy_centres"):
+        files += inputs[key]
+    files += inputs["samples_exact"] + inputs["clusters_exact"]
     return files + circle_figures()

@@ -2,14 +2,11 @@
 # threshold sensitivity and histogram bins per E, and the classification figures (Figs 1B, 3, 4A).
 
 
-include: "classify_functions.smk"
-
-
 rule classify:
     input:
-        train_nn=f"{RUN}/{{E}}/K{{k}}/nn_train.parquet",
-        synth_nn=f"{RUN}/{{E}}/K{{k}}/nn_synth.parquet",
-        thresholds=f"{RUN}/{{E}}/thresholds.parquet",
+        train_nn=rules.neighbors_train.output[0],
+        synth_nn=rules.neighbors_synth.output[0],
+        thresholds=rules.thresholds.output[0],
     output:
         f"{RUN}/{{E}}/K{{k}}/classes.parquet",
     log:
@@ -22,9 +19,11 @@ rule classify:
     resources:
         mem_mb=2000,
         runtime=15,
+        attempt=attempt_number,
     params:
         cfg=classify_params,
     shell:
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen classify --experiment {wildcards.E} --K {wildcards.k}"
         " --train-nn {input.train_nn} --sample-nn {input.synth_nn}"
         " --thresholds {input.thresholds}"
@@ -33,7 +32,7 @@ rule classify:
 
 rule fractions:
     input:
-        classify_per_k("classes.parquet"),
+        per_k_inputs(rules.classify.output[0]),
     output:
         fractions=f"{RUN}/{{E}}/fractions.parquet",
         sensitivity=f"{RUN}/{{E}}/sensitivity.parquet",
@@ -64,16 +63,16 @@ rule fractions:
 
 rule classify_figure:
     input:
-        fractions=f"{RUN}/{{E}}/fractions.parquet",
-        histograms=f"{RUN}/{{E}}/histograms.parquet",
-        thresholds=f"{RUN}/{{E}}/thresholds.parquet",
-        sweep=f"{RUN}/{{E}}/sweep.parquet",
-        null=thresholds_null,
-        classes=classify_per_k("classes.parquet"),
-        train_nn=classify_per_k("nn_train.parquet"),
-        synth_nn=classify_per_k("nn_synth.parquet"),
-        samples=classify_per_k("samples.npy"),
-        pool=f"{RUN}/{{E}}/train_pool.npy",
+        fractions=rules.fractions.output.fractions,
+        histograms=rules.fractions.output.histograms,
+        thresholds=rules.thresholds.output[0],
+        sweep=rules.fractions.output.sweep,
+        null=get_pool_null,
+        classes=per_k_inputs(rules.classify.output[0]),
+        train_nn=per_k_inputs(rules.neighbors_train.output[0]),
+        synth_nn=per_k_inputs(rules.neighbors_synth.output[0]),
+        samples=per_k_inputs(rules.sample.output.samples),
+        pool=rules.split.output.pool,
     output:
         report(
             multiext(f"{RUN}/figures/fig3_hist_{{E}}", ".png", ".pdf"),
@@ -103,7 +102,7 @@ rule classify_figure:
     threads: 1
     params:
         cfg=classify_figure_params,
-        out_dir=classify_figure_dir,
+        out_dir=output_dir,
     shell:
         "memgen classify-figure --experiment {wildcards.E} --fractions {input.fractions}"
         " --histograms {input.histograms} --thresholds {input.thresholds}"

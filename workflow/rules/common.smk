@@ -2,30 +2,15 @@
 # The only file with workflow-level Python; rule files call these helpers by name.
 import contextlib
 import copy
-import gc
-import inspect
 import json
 import os
 import re
 import sys
-import types
 
 import jsonschema
 import yaml
 from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
 from snakemake.utils import validate
-
-# Garbage collector, tuned before the DAG is built. Every full collection rescans all tracked
-# objects, and the ~140 000 objects of the imports (snakemake, pandas, sqlalchemy, ...) were
-# rescanned at each of the 7 full collections while the paper DAG grows and again at exit: ~1 s of
-# a 6 s no-op dry run (benchmarks/bench_dag.py). gc.freeze() leaves the objects that exist now
-# (modules, Snakemake's set-up, the config: alive until exit anyway) out of all collections; the
-# higher thresholds scan young objects less often. Garbage is still collected; peak memory is
-# unchanged (~225 MB). Once per process, and not where the embedding process froze or disabled the
-# collector itself.
-if gc.isenabled() and not gc.get_freeze_count():
-    gc.freeze()
-    gc.set_threshold(*(max(a, b) for a, b in zip(gc.get_threshold(), (10_000, 20, 20))))
 
 SCHEMA_DIR = os.path.join(workflow.basedir, "workflow", "schemas")
 IMAGE_SECTIONS = [
@@ -325,7 +310,7 @@ def known_grids_only():
     saved = list(IMAGE_EXPS)
     IMAGE_EXPS[:] = [E for E in saved if E not in pending]
     try:
-        yield [f"{RUN}/{E}/kgrid.json" for E in pending]
+        yield [path_of(rules.kgrid.output.json, E=E) for E in pending]
     finally:
         IMAGE_EXPS[:] = saved
 
@@ -362,23 +347,111 @@ def gpus_for(E, section):
     return 1 if stage_device(E, section) == "cuda" else 0
 
 
-def freeze_signatures():
-    """Precompute the signature of every workflow-defined function (call once, after all includes).
-
-    Snakemake inspects an input/params/resources function's signature on every call, to learn which
-    of wildcards/input/output/threads/resources/attempt to pass (`inspect.signature`, uncached):
-    about 30 000 inspections in one dry run of the paper DAG. A function's `__signature__` attribute
-    is what `inspect.signature` returns first, so setting it once makes each inspection a lookup.
-    It holds the function's own signature, so what Snakemake passes is unchanged.
-    """
-    for obj in list(globals().values()):
-        if isinstance(obj, types.FunctionType) and obj.__globals__ is globals():
-            obj.__signature__ = inspect.signature(obj)
-
-
 def plot_params():
     """Figure style options (config.plots); changing them reruns only figure rules."""
     return config.get("plots", {})
+
+
+# --- Paths: every output path is written once, in its rule; other rules and the targets refer to
+# it as rules.<name>.output.<key> and fill in the wildcards with these two helpers.
+
+
+def path_of(pattern, **wildcards):
+    """The one path of an output pattern, e.g. path_of(rules.split.output.pool, E="mnist")."""
+    return expand(pattern, **wildcards)[0]
+
+
+def per_k_paths(pattern, E, ks=None):
+    """pattern (wildcards E and k) for every K of experiment E (or of ks), in grid order."""
+    return [path_of(pattern, E=E, k=k) for k in (ks_of(E) if ks is None else ks)]
+
+
+def per_k_inputs(pattern):
+    """Input function: pattern for every K of the job's experiment (the per-E aggregation rules)."""
+
+    def inputs(wildcards):
+        return per_k_paths(pattern, wildcards.E)
+
+    return inputs
+
+
+def per_experiment_k(patterns, exps):
+    """Every pattern for every experiment in exps and K in its grid (default targets)."""
+    return [
+        path_of(pattern, E=E, k=k)
+        for E in exps
+        for k in ks_of(E)
+        for pattern in patterns
+    ]
+
+
+def per_experiment(patterns, exps):
+    """Every pattern (wildcard E only) for every experiment in exps (default targets)."""
+    return [path_of(pattern, E=E) for E in exps for pattern in patterns]
+
+
+# --- Models: an experiment with `model.reuse: M` samples and analyses M's models (e.g. the 8 x K
+# synthetic-set study reads the CIFAR-10 models).
+
+
+def model_exp(E):
+    """The experiment whose models E samples from and analyses: model.reuse, else E itself."""
+    return exp_cfg(E)["model"].get("reuse") or E
+
+
+def get_model_config(wildcards):
+    return path_of(rules.train.output.config, E=model_exp(wildcards.E), k=wildcards.k)
+
+
+def get_model_weights(wildcards):
+    return path_of(rules.train.output.weights, E=model_exp(wildcards.E), k=wildcards.k)
+
+
+def get_model_dir(wildcards):
+    """The model folder (what `memgen` loads), the folder of the model's config.json."""
+    return os.path.dirname(get_model_config(wildcards))
+
+
+# --- Stage settings that every network stage shares.
+
+
+def stage_gpus(section):
+    """Resource function: GPUs of the job's experiment's stage (1 on cuda, 0 on cpu)."""
+
+    def gpus(wildcards):
+        return gpus_for(wildcards.E, section)
+
+    return gpus
+
+
+def get_analysis_json(wildcards):
+    """The analysis section (which points basins, curvature and energy look at), as JSON."""
+    return json.dumps(exp_cfg(wildcards.E).get("analysis", {}), sort_keys=True)
+
+
+# --- Retries: only what can succeed on retry. Rules that may time out or run out of memory (and
+# resume from their scratch state) declare `retries:` and ask for more per attempt. Their command
+# runs through `python -m memgen.retry --attempt {resources.attempt} --log {log} ... --`, which
+# records a configuration or data error (memgen's exit status 2: the same inputs fail the same
+# way) next to the log and makes the next attempt stop at once with that error. So does every rule
+# that shares a SLURM group job with a retried one (groups in slurm/config.yaml), since a group
+# job is retried as a whole.
+
+
+def attempt_number(wildcards, attempt):
+    """Resource `attempt`: this job's attempt (1 = the first), for memgen.retry."""
+    return attempt
+
+
+def sizing_attempt(rule, wildcards, attempt):
+    """The attempt a retried job's time and memory are scaled by: `attempt`, or 1 when the previous
+    attempt ended with a configuration or data error (the retry then stops at once, and a larger
+    request would only wait longer in the queue). The record is memgen.retry's `<log>.user-error`.
+    """
+    if attempt == 1:
+        return 1
+    log = path_of(getattr(rules, rule).log[0], **dict(wildcards.items()))
+    return 1 if os.path.exists(log + ".user-error") else attempt
 
 
 wildcard_constraints:

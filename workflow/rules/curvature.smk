@@ -1,16 +1,13 @@
 # Curvature stage (SPEC §7, owner D2): score-Jacobian spectra per class and (E, K), Fig 5A.
 
 
-include: "curvature_functions.smk"
-
-
 rule curvature:
     input:
-        model=sample_model_config,  # model.reuse: another experiment's models
-        weights=sample_model_weights,
-        classes=f"{RUN}/{{E}}/K{{k}}/classes.parquet",
-        pool=f"{RUN}/{{E}}/train_pool.npy",
-        samples=f"{RUN}/{{E}}/K{{k}}/samples.npy",
+        model=get_model_config,  # model.reuse: another experiment's models
+        weights=get_model_weights,
+        classes=rules.classify.output[0],
+        pool=rules.split.output.pool,
+        samples=rules.sample.output.samples,
     output:
         f"{RUN}/{{E}}/K{{k}}/curvature.parquet",
     log:
@@ -23,12 +20,14 @@ rule curvature:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=curvature_gpus,
+        gpu=stage_gpus("curvature"),
+        attempt=attempt_number,
     params:
         cfg=curvature_json,
-        analysis=curvature_analysis_json,
-        model_dir=sample_model_dir,
+        analysis=get_analysis_json,
+        model_dir=get_model_dir,
     shell:
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen curvature --model-dir {params.model_dir} --classes {input.classes}"
         " --pool {input.pool} --samples {input.samples} --k {wildcards.k}"
         " --experiment {wildcards.E} --analysis-config {params.analysis:q}"
@@ -37,7 +36,7 @@ rule curvature:
 
 rule curvature_figure:
     input:
-        curvature_per_k,
+        per_k_inputs(rules.curvature.output[0]),
     output:
         report(
             multiext(f"{RUN}/figures/fig5a_curvature_{{E}}", ".png", ".pdf"),
@@ -57,7 +56,7 @@ rule curvature_figure:
         drop_top=curvature_drop_top,
         fixed_ks=curvature_figure_ks,
         plots=plot_params(),
-        stem=f"{RUN}/figures/fig5a_curvature_{{E}}",
+        stem=output_stem("curvature_figure"),
     shell:
         "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
         " memgen curvature-figure --inputs {input} --experiment {wildcards.E}"

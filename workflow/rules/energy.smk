@@ -1,16 +1,13 @@
 # Relative energy stage (SPEC §8, owner D2): line integrals along the spherical path, Figs 6 and 25.
 
 
-include: "energy_functions.smk"
-
-
 rule energy:
     input:
-        model=sample_model_config,  # model.reuse: another experiment's models
-        weights=sample_model_weights,
-        classes=f"{RUN}/{{E}}/K{{k}}/classes.parquet",
-        pool=f"{RUN}/{{E}}/train_pool.npy",
-        samples=f"{RUN}/{{E}}/K{{k}}/samples.npy",
+        model=get_model_config,  # model.reuse: another experiment's models
+        weights=get_model_weights,
+        classes=rules.classify.output[0],
+        pool=rules.split.output.pool,
+        samples=rules.sample.output.samples,
     output:
         f"{RUN}/{{E}}/K{{k}}/energy.parquet",
     log:
@@ -23,12 +20,14 @@ rule energy:
     resources:
         mem_mb=4000,
         runtime=120,
-        gpu=energy_gpus,
+        gpu=stage_gpus("energy"),
+        attempt=attempt_number,
     params:
         cfg=energy_json,
-        analysis=energy_analysis_json,
-        model_dir=sample_model_dir,
+        analysis=get_analysis_json,
+        model_dir=get_model_dir,
     shell:
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen energy --model-dir {params.model_dir} --classes {input.classes}"
         " --pool {input.pool} --samples {input.samples} --k {wildcards.k}"
         " --experiment {wildcards.E} --analysis-config {params.analysis:q}"
@@ -37,7 +36,7 @@ rule energy:
 
 rule energy_figure:
     input:
-        energy_per_k,
+        per_k_inputs(rules.energy.output[0]),
     output:
         report(
             multiext(f"{RUN}/figures/fig6_energy_{{E}}", ".png", ".pdf"),
@@ -71,9 +70,9 @@ rule energy_figure:
     params:
         abs_flag=energy_abs_flag,
         plots=plot_params(),
-        stem=f"{RUN}/figures/fig6_energy_{{E}}",
-        path_stem=f"{RUN}/figures/fig25_energy_path_{{E}}",
-        refs_stem=f"{RUN}/figures/figE_energy_refs_{{E}}",
+        stem=output_stem("energy_figure", 0),
+        path_stem=output_stem("energy_figure", 2),
+        refs_stem=output_stem("energy_figure", 4),
     shell:
         "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
         " memgen energy-figure --inputs {input} --experiment {wildcards.E} {params.abs_flag}"

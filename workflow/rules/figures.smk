@@ -3,9 +3,6 @@
 # so `snakemake all_figures` regenerates every figure from finished tables.
 
 
-include: "figures_functions.smk"
-
-
 rule all_figures:
     input:
         all_figure_files,

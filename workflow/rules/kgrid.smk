@@ -7,9 +7,6 @@
 #   R/E/kgrid.json     the grid, K1, K2, N (what the workflow reads)
 
 
-include: "kgrid_functions.smk"
-
-
 checkpoint kgrid:
     input:
         fractions=kgrid_sweep_fractions,

@@ -4,13 +4,10 @@
 # Columns: query, rank (1 = nearest), ref_index, distance (LPIPS value or Euclidean L2), metric, experiment, K.
 
 
-include: "neighbors_functions.smk"
-
-
 rule neighbors_train:
     input:
-        samples=f"{RUN}/{{E}}/K{{k}}/samples.npy",
-        pool=f"{RUN}/{{E}}/train_pool.npy",
+        samples=rules.sample.output.samples,
+        pool=rules.split.output.pool,
     output:
         f"{RUN}/{{E}}/K{{k}}/nn_train.parquet",
     log:
@@ -23,14 +20,16 @@ rule neighbors_train:
     resources:
         mem_mb=neighbors_mem_mb,
         runtime=neighbors_runtime,
-        gpu=neighbors_gpus,
+        gpu=stage_gpus("neighbors"),
+        attempt=attempt_number,
     params:
-        metric=neighbors_metric,
+        metric=lookup(dpath="images/{E}/neighbors/metric", within=config),
         k=neighbors_k_train,
-        batch_size=neighbors_batch_size,
+        batch_size=lookup(dpath="images/{E}/neighbors/batch_size", within=config),
         device=neighbors_device,
-        impl_version=neighbors_impl_version,
+        impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
     shell:
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen neighbors --reference {input.pool} --queries {input.samples}"
         " --reference-limit {wildcards.k} --metric {params.metric} --k {params.k}"
         " --batch-size {params.batch_size} --device {params.device}"
@@ -40,7 +39,7 @@ rule neighbors_train:
 
 rule neighbors_synth:
     input:
-        samples=f"{RUN}/{{E}}/K{{k}}/samples.npy",
+        samples=rules.sample.output.samples,
     output:
         f"{RUN}/{{E}}/K{{k}}/nn_synth.parquet",
     log:
@@ -53,14 +52,16 @@ rule neighbors_synth:
     resources:
         mem_mb=neighbors_mem_mb,
         runtime=neighbors_runtime,
-        gpu=neighbors_gpus,
+        gpu=stage_gpus("neighbors"),
+        attempt=attempt_number,
     params:
-        metric=neighbors_metric,
+        metric=lookup(dpath="images/{E}/neighbors/metric", within=config),
         k=neighbors_k_synth,
-        batch_size=neighbors_batch_size,
+        batch_size=lookup(dpath="images/{E}/neighbors/batch_size", within=config),
         device=neighbors_device,
-        impl_version=neighbors_impl_version,
+        impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
     shell:
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen neighbors --reference {input.samples} --exclude-self"
         " --metric {params.metric} --k {params.k}"
         " --batch-size {params.batch_size} --device {params.device}"

@@ -6,13 +6,10 @@
 # With model.reuse: M, experiment E samples from M's models (e.g. Fig 9's 8 x K set from the CIFAR-10 models).
 
 
-include: "sample_functions.smk"
-
-
 rule sample:
     input:
-        config=sample_model_config,
-        weights=sample_model_weights,
+        config=get_model_config,
+        weights=get_model_weights,
     output:
         samples=f"{RUN}/{{E}}/K{{k}}/samples.npy",
         manifest=f"{RUN}/{{E}}/K{{k}}/samples.parquet",
@@ -28,12 +25,14 @@ rule sample:
     resources:
         mem_mb=sample_mem_mb,
         runtime=sample_runtime,
-        gpu=sample_gpus,
+        gpu=stage_gpus("sample"),
+        attempt=attempt_number,
     params:
         sample=sample_json,
-        model_dir=sample_model_dir,
+        model_dir=get_model_dir,
         scratch=f"{RUN}/{{E}}/K{{k}}/scratch",
     shell:
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen sample --model-dir {params.model_dir} --k {wildcards.k} --experiment {wildcards.E}"
         " --sample-config {params.sample:q} --out {output.samples} --manifest {output.manifest}"
         " --scratch {params.scratch} --grid {output.grid} > {log} 2>&1"

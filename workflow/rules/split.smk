@@ -18,9 +18,6 @@
 #   After an intended data change: `snakemake --forcerun split`.
 
 
-include: "split_functions.smk"
-
-
 rule split:
     input:
         data=split_ancient_data,
@@ -39,10 +36,10 @@ rule split:
         runtime=split_runtime,
         gpu=0,
     params:
-        dataset=split_dataset,
+        dataset=lookup(dpath="images/{E}/dataset", within=config),
         data_root=config["data_root"],
-        path=split_path,
-        seed=split_seed,
+        path=lookup(dpath="images/{E}/path", within=config, default=""),
+        seed=lookup(dpath="images/{E}/split_seed", within=config),
         max_k=split_max_k,
         impl_version=split_impl_version,
     shell:
@@ -55,7 +52,7 @@ rule split:
 rule split_check:
     input:
         data=split_data_files,
-        split=f"{RUN}/{{E}}/split.parquet",
+        split=rules.split.output.split,
     output:
         check=f"{RUN}/{{E}}/split_check.json",
     log:
@@ -70,9 +67,9 @@ rule split_check:
         runtime=split_runtime,
         gpu=0,
     params:
-        dataset=split_dataset,
+        dataset=lookup(dpath="images/{E}/dataset", within=config),
         data_root=config["data_root"],
-        path=split_path,
+        path=lookup(dpath="images/{E}/path", within=config, default=""),
         data_stamp=split_data_stamp,
     shell:
         "memgen split-check --dataset {params.dataset} --data-root={params.data_root:q}"

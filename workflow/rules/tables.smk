@@ -5,9 +5,6 @@
 #   table3_models     network, parameter count of the saved model, batch size, iterations
 
 
-include: "tables_functions.smk"
-
-
 rule tables:
     input:
         unpack(tables_inputs),
@@ -40,6 +37,6 @@ rule tables:
     threads: 1
     params:
         spec=tables_spec,
-        out_dir=tables_dir,
+        out_dir=output_dir,
     shell:
         "memgen tables --spec {params.spec:q} --out-dir {params.out_dir} > {log} 2>&1"

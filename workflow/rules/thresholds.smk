@@ -5,12 +5,9 @@
 # classify -> downstream, nothing upstream.
 
 
-include: "thresholds_functions.smk"
-
-
 rule pool_null:
     input:
-        pool=f"{RUN}/{{E}}/train_pool.npy",
+        pool=rules.split.output.pool,
     output:
         f"{RUN}/{{E}}/pool_null.parquet",
     log:
@@ -23,12 +20,13 @@ rule pool_null:
     resources:
         mem_mb=neighbors_mem_mb,
         runtime=pool_null_runtime,
-        gpu=neighbors_gpus,
+        gpu=stage_gpus("neighbors"),
     params:
-        metric=neighbors_metric,
-        batch_size=neighbors_batch_size,
+        metric=lookup(dpath="images/{E}/neighbors/metric", within=config),
+        batch_size=lookup(dpath="images/{E}/neighbors/batch_size", within=config),
         device=neighbors_device,
-        impl_version=pool_null_impl_version,
+        # the null is the neighbour search on the pool: its numbers change with the neighbour code
+        impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
     shell:
         "memgen pool-null --pool {input.pool} --metric {params.metric}"
         " --batch-size {params.batch_size} --device {params.device}"
@@ -38,9 +36,9 @@ rule pool_null:
 
 rule thresholds:
     input:
-        train_nn=thresholds_train_nn,
-        synth_nn=thresholds_synth_nn,
-        null=thresholds_null,
+        train_nn=per_k_inputs(rules.neighbors_train.output[0]),
+        synth_nn=per_k_inputs(rules.neighbors_synth.output[0]),
+        null=get_pool_null,
     output:
         f"{RUN}/{{E}}/thresholds.parquet",
     log:

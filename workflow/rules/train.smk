@@ -7,12 +7,9 @@
 # is capped at 48 h per attempt; longer runs (LSUN-128, ~100 GPU-h) finish over retries, each resuming.
 
 
-include: "train_functions.smk"
-
-
 rule train:
     input:
-        pool=f"{RUN}/{{E}}/train_pool.npy",
+        pool=rules.split.output.pool,
         reuse=train_reuse_inputs,  # the same model of E's sparse sweep, copied if identical
     output:
         config=f"{RUN}/{{E}}/K{{k}}/model/config.json",
@@ -29,14 +26,16 @@ rule train:
     resources:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
-        gpu=train_gpus,
+        gpu=stage_gpus("train"),  # also for a copy: the SLURM profile picks the partition by rule
+        attempt=attempt_number,
     params:
         model=train_model_json,
         train=train_train_json,
-        model_dir=f"{RUN}/{{E}}/K{{k}}/model",
+        model_dir=get_model_dir,
         scratch=f"{RUN}/{{E}}/K{{k}}/scratch/train",
         reuse=train_reuse_params,
     shell:
+        "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen train --pool {input.pool} --k {wildcards.k} --experiment {wildcards.E}"
         " --model-config {params.model:q} --train-config {params.train:q}"
         " --model-dir {params.model_dir} --log {output.log} --scratch {params.scratch}"

@@ -1,4 +1,4 @@
-# Helpers of the split stage (rules in split.smk): data-file lookup, params and targets.
+# The data files that define each image experiment's data set (inputs of split and split_check).
 # The layouts below mirror memgen.data's readers (kept here so parsing the workflow needs no
 # imports beyond the standard library).
 import hashlib
@@ -66,47 +66,3 @@ def split_data_stamp(wildcards):
 
 def split_ancient_data(wildcards):
     return [ancient(f) for f in split_data_files(wildcards)]
-
-
-def split_dataset(wildcards):
-    return exp_cfg(wildcards.E)["dataset"]
-
-
-def split_path(wildcards):
-    return exp_cfg(wildcards.E).get("path", "")
-
-
-def split_seed(wildcards):
-    return exp_cfg(wildcards.E)["split_seed"]
-
-
-def split_max_k(wildcards):
-    if wildcards.E in SWEEPS:  # a grid from a sweep always ends at N
-        return sweep_pool_size(wildcards.E)
-    return max(ks_of(wildcards.E))
-
-
-def split_impl_version(wildcards):
-    # Bump when the split's numbers change (readers, normalisation, crop, permutation).
-    return exp_cfg(wildcards.E).get("split_impl_version", 1)
-
-
-def split_targets():
-    return expand(
-        f"{RUN}/{{E}}/{{name}}",
-        E=IMAGE_EXPS,
-        name=["split.parquet", "train_pool.npy", "split_check.json"],
-    )
-
-
-# Honest sizes: LSUN holds 1.5 GB of decoded uint8 images and decodes ~126k webp files (about
-# 15 ms each on one core, ~30 min); the others are small.
-SPLIT_BIG = {"lsun_church": (8000, 180)}
-
-
-def split_mem_mb(wildcards):
-    return SPLIT_BIG.get(split_dataset(wildcards), (2000, 30))[0]
-
-
-def split_runtime(wildcards):
-    return SPLIT_BIG.get(split_dataset(wildcards), (2000, 30))[1]

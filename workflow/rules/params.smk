@@ -1,0 +1,364 @@
+# Config -> job parameters: each function turns an experiment's config section into the `params:`
+# value of one rule (config reaches commands only through params, so a changed value reruns exactly
+# the rules that read it). Grouped by stage, in pipeline order.
+
+
+# --- split
+
+
+def split_max_k(wildcards):
+    if wildcards.E in SWEEPS:  # a grid from a sweep always ends at N
+        return sweep_pool_size(wildcards.E)
+    return max(ks_of(wildcards.E))
+
+
+def split_impl_version(wildcards):
+    # Bump when the split's numbers change (readers, normalisation, crop, permutation).
+    return exp_cfg(wildcards.E).get("split_impl_version", 1)
+
+
+# --- train
+
+# Keys of the train section that may be given per K (a list aligned with ks).
+TRAIN_PER_K = PER_K_KEYS["train"]
+
+
+def train_experiments():
+    """Image experiments that train their own models (not `model.reuse` of another one)."""
+    return [E for E in IMAGE_EXPS if not exp_cfg(E)["model"].get("reuse")]
+
+
+def train_model_json(wildcards):
+    return json.dumps(exp_cfg(wildcards.E)["model"], sort_keys=True)
+
+
+def train_section(E, k):
+    """The train section of E with per-K values resolved and the device made explicit."""
+    cfg = dict(exp_cfg(E)["train"])
+    for key in TRAIN_PER_K:
+        if key in cfg:
+            cfg[key] = per_k(cfg[key], E, k, f"images.{E}.train.{key}")
+    cfg["device"] = stage_device(E, "train")
+    return cfg
+
+
+def train_train_json(wildcards):
+    return json.dumps(train_section(wildcards.E, wildcards.k), sort_keys=True)
+
+
+def train_reused_from(E, k):
+    """The sweep experiment whose model of this K E copies (same settings, same K), or None."""
+    sweep = SWEEPS.get(E)
+    return sweep if sweep and int(k) in exp_cfg(sweep)["ks"] else None
+
+
+def train_reuse_params(wildcards):
+    sweep = train_reused_from(wildcards.E, wildcards.k)
+    if sweep is None:
+        return {"model": "", "log": ""}
+    model = path_of(rules.train.output.config, E=sweep, k=wildcards.k)
+    return {
+        "model": os.path.dirname(model),
+        "log": path_of(rules.train.output.log, E=sweep, k=wildcards.k),
+    }
+
+
+def train_reuse_inputs(wildcards):
+    sweep = train_reused_from(wildcards.E, wildcards.k)
+    if sweep is None:
+        return []
+    return [path_of(f, E=sweep, k=wildcards.k) for f in rules.train.output]
+
+
+# --- sample
+
+
+def sample_section(E):
+    cfg = dict(exp_cfg(E)["sample"])
+    cfg["device"] = stage_device(E, "sample")
+    return cfg
+
+
+def sample_json(wildcards):
+    return json.dumps(sample_section(wildcards.E), sort_keys=True)
+
+
+def sample_count(E, k):
+    cfg = sample_section(E)
+    n = max(int(round(cfg["ratio"] * int(k))), cfg["min"])
+    return min(n, cfg["max"]) if cfg["max"] is not None else n
+
+
+# --- neighbors
+
+
+def neighbors_k_train(wildcards):
+    """k, at most K: at K = 2 (paper grid) there are only 2 training images to rank."""
+    return min(exp_cfg(wildcards.E)["neighbors"]["k"], int(wildcards.k))
+
+
+def neighbors_k_synth(wildcards):
+    """k, at most |S| - 1 (the sample itself is excluded)."""
+    k = exp_cfg(wildcards.E)["neighbors"]["k"]
+    return max(1, min(k, sample_count(wildcards.E, wildcards.k) - 1))
+
+
+def neighbors_device(wildcards):
+    return stage_device(wildcards.E, "neighbors")
+
+
+# --- thresholds
+
+
+def thresholds_cfg(E):
+    return exp_cfg(E)["thresholds"]
+
+
+def thresholds_delta(wildcards, key):
+    value = thresholds_cfg(wildcards.E)[key]
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def thresholds_delta_m(wildcards):
+    return thresholds_delta(wildcards, "delta_m")
+
+
+def thresholds_delta_s(wildcards):
+    return thresholds_delta(wildcards, "delta_s")
+
+
+def thresholds_ks(wildcards):
+    return " ".join(str(k) for k in ks_of(wildcards.E))
+
+
+def thresholds_method(wildcards):
+    cfg = thresholds_cfg(wildcards.E)
+    keys = ("method", "null_alpha", "null_duplicates", "delta_s_null")
+    return {k: cfg[k] for k in keys + ("floor", "bins", "smoothing", "impl_version")}
+
+
+def null_source(E):
+    """Experiment whose pool null E uses: the one whose models E reuses (model.reuse, e.g. the 8 x K
+    synthetic-set study) when both read the same pool with the same metric, else E itself.
+    """
+    if E in SWEEPS:
+        # Same data set, split seed and metric as its sweep, and both grids end at N: the same pool.
+        return SWEEPS[E]
+    src = model_exp(E)
+    if src == E:
+        return E
+    same = ("dataset", "path", "split_seed", "ks")
+    mine, theirs = exp_cfg(E), exp_cfg(src)
+    if all(mine.get(k) == theirs.get(k) for k in same) and (
+        mine["neighbors"]["metric"] == theirs["neighbors"]["metric"]
+    ):
+        return src
+    return E
+
+
+def get_pool_null(wildcards):
+    return path_of(rules.pool_null.output[0], E=null_source(wildcards.E))
+
+
+# --- classify
+
+
+def classify_cfg(E):
+    return exp_cfg(E)["classify"]
+
+
+def classify_params(wildcards):
+    cfg = classify_cfg(wildcards.E)
+    return {k: cfg[k] for k in ("generalized_order", "impl_version")}
+
+
+def classify_fraction_params(wildcards):
+    cfg = classify_cfg(wildcards.E)
+    params = {
+        k: cfg[k]
+        for k in ("n_bootstrap", "confidence", "seed", "hist_bins", "impl_version")
+    }
+    params["floor"] = exp_cfg(wildcards.E)["thresholds"]["floor"]
+    params["scales"] = " ".join(
+        str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sensitivity"]
+    )
+    params["sweep"] = " ".join(
+        str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sweep"]
+    )
+    return params
+
+
+def classify_figure_params(wildcards):
+    return {
+        "plots": plot_params(),
+        "critical_k": " ".join(str(k) for k in critical_ks_of(wildcards.E)),
+        "per_class": classify_cfg(wildcards.E)["examples_per_class"],
+        "band": " ".join(str(s) for s in exp_cfg(wildcards.E)["thresholds"]["band"]),
+    }
+
+
+def output_dir(wildcards, output):
+    """Folder of a rule's outputs (figures, tables), derived from them (no second path)."""
+    return os.path.dirname(output[0])
+
+
+def output_stem(rule, index=0):
+    """Params function: output `index` of `rule` without its extension, where a figure command
+    writes <stem>.png and <stem>.pdf. It reads the wildcards only, so Snakemake records it like
+    any other param."""
+
+    def stem(wildcards):
+        pattern = getattr(rules, rule).output[index]
+        return os.path.splitext(path_of(pattern, **dict(wildcards.items())))[0]
+
+    return stem
+
+
+# --- kgrid
+
+
+def kgrid_sweep(wildcards):
+    E = wildcards.E
+    if E not in SWEEPS:
+        raise WorkflowError(
+            f"experiment {E} has an explicit K grid (ks in the config); only experiments with "
+            "`ks: sweep` have a kgrid step"
+        )
+    return SWEEPS[E]
+
+
+def kgrid_sweep_fractions(wildcards):
+    return path_of(rules.fractions.output.fractions, E=kgrid_sweep(wildcards))
+
+
+def kgrid_n(wildcards):
+    return sweep_pool_size(wildcards.E)
+
+
+def kgrid_sweep_ks(wildcards):
+    return " ".join(str(k) for k in exp_cfg(kgrid_sweep(wildcards))["ks"])
+
+
+def kgrid_json(wildcards):
+    return json.dumps(exp_cfg(wildcards.E)["kgrid"], sort_keys=True)
+
+
+# --- basins
+
+
+def basins_experiments():
+    return [E for E in IMAGE_EXPS if exp_cfg(E)["basins"].get("enabled", True)]
+
+
+def basins_section(E, k):
+    """The basins section with per-K delta resolved and the device made explicit."""
+    cfg = dict(exp_cfg(E)["basins"])
+    cfg["delta"] = per_k(cfg["delta"], E, k, f"images.{E}.basins.delta")
+    cfg["device"] = stage_device(E, "basins")
+    return cfg
+
+
+def basins_json(wildcards):
+    return json.dumps(basins_section(wildcards.E, wildcards.k), sort_keys=True)
+
+
+def basins_k_axis_flag():
+    """`plots.k_log: false` -> linear K axis; the default is log."""
+    return "" if plot_params().get("k_log", True) else "--linear-k"
+
+
+# --- curvature
+
+
+def curvature_experiments():
+    return [
+        E for E in IMAGE_EXPS if exp_cfg(E).get("curvature", {}).get("enabled", True)
+    ]
+
+
+def curvature_json(wildcards):
+    """The curvature section with the device made explicit (so a config change reruns this rule)."""
+    cfg = dict(exp_cfg(wildcards.E).get("curvature", {}))
+    cfg.pop("figure_ks", None)  # figure only: changing it must not rerun the spectra
+    cfg["device"] = stage_device(wildcards.E, "curvature")
+    return json.dumps(cfg, sort_keys=True)
+
+
+def curvature_drop_top(wildcards):
+    return exp_cfg(wildcards.E).get("curvature", {}).get("drop_top", 5)
+
+
+def curvature_figure_ks(wildcards):
+    ks = exp_cfg(wildcards.E).get("curvature", {}).get("figure_ks", "auto")
+    return "auto" if ks == "auto" else " ".join(str(k) for k in ks)
+
+
+# --- energy
+
+
+def energy_experiments():
+    return [E for E in IMAGE_EXPS if exp_cfg(E).get("energy", {}).get("enabled", True)]
+
+
+def energy_json(wildcards):
+    """The energy section with the device made explicit (so a config change reruns this rule)."""
+    cfg = dict(exp_cfg(wildcards.E).get("energy", {}))
+    cfg["device"] = stage_device(wildcards.E, "energy")
+    return json.dumps(cfg, sort_keys=True)
+
+
+def energy_abs_flag(wildcards):
+    return (
+        "--abs" if exp_cfg(wildcards.E).get("energy", {}).get("plot_abs", False) else ""
+    )
+
+
+# --- tables
+
+
+def tables_experiments():
+    """Image experiments of the tables: every experiment but the sparse sweeps (their results are in
+    the kgrid table of the experiment they serve)."""
+    sweeps = set(SWEEPS.values())
+    return [E for E in IMAGE_EXPS if E not in sweeps]
+
+
+def tables_model_source(E):
+    """(experiment, K) of the saved model Table 3 describes: E's largest K. A grid from a sweep ends
+    at N, whose model is the sweep's (copied, identical): known before the dense grid is.
+    """
+    M = SWEEPS.get(E) or model_exp(E)
+    return M, max(exp_cfg(M)["ks"])
+
+
+def tables_entry(E):
+    M, k = tables_model_source(E)
+    model_config = path_of(rules.train.output.config, E=M, k=k)
+    entry = {
+        "experiment": E,
+        # a swept experiment's data and pool are its sweep's (same data set, same split)
+        "split": path_of(rules.split.output.split, E=SWEEPS.get(E, E)),
+        "thresholds": path_of(rules.thresholds.output[0], E=E),
+        "model_dir": os.path.dirname(model_config),
+        "model_config": model_config,
+        "critical_k": list(exp_cfg(E).get("critical_k", [])),
+    }
+    if E in SWEEPS:
+        entry["kgrid"] = path_of(rules.kgrid.output.table, E=E)
+    else:
+        entry["ks"] = list(exp_cfg(E)["ks"])
+    return entry
+
+
+def tables_inputs(wildcards):
+    files = {}
+    for E in tables_experiments():
+        entry = tables_entry(E)
+        for key in ("split", "thresholds", "model_config", "kgrid"):
+            if key in entry:
+                files[f"{E}_{key}"] = entry[key]
+    return files
+
+
+def tables_spec(wildcards):
+    return json.dumps([tables_entry(E) for E in tables_experiments()])
