@@ -82,8 +82,3 @@ def basins_figures():
         for name in ("fig4b_basins", "figC_critical_time")
         for ext in ("png", "pdf")
     ]
-
-
-def basins_k_axis_flag():
-    """`plots.k_log: false` (SPEC §11) -> linear K axis; the default is log."""
-    return "" if plot_params().get("k_log", True) else "--linear-k"

@@ -381,6 +381,11 @@ def plot_params():
     return config.get("plots", {})
 
 
+def plots_json(wildcards=None):
+    """The plots section as the figure commands take it (--plots-config)."""
+    return json.dumps(plot_params(), sort_keys=True)
+
+
 wildcard_constraints:
     E="|".join(re.escape(e) for e in IMAGE_EXPS) or "NO_IMAGE_EXPERIMENT",
     k=r"\d+",

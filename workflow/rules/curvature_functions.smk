@@ -21,13 +21,12 @@ def curvature_gpus(wildcards):
     return gpus_for(wildcards.E, "curvature")
 
 
-def curvature_drop_top(wildcards):
-    return exp_cfg(wildcards.E).get("curvature", {}).get("drop_top", 5)
-
-
-def curvature_figure_ks(wildcards):
-    ks = exp_cfg(wildcards.E).get("curvature", {}).get("figure_ks", "auto")
-    return "auto" if ks == "auto" else " ".join(str(k) for k in ks)
+def curvature_figure_json(wildcards):
+    """The figure keys of the curvature section (drop_top, figure_ks): changing the spectra's keys
+    reruns the spectra, and these only the figure."""
+    cfg = exp_cfg(wildcards.E).get("curvature", {})
+    keys = ("drop_top", "figure_ks")
+    return json.dumps({key: cfg[key] for key in keys if key in cfg}, sort_keys=True)
 
 
 def curvature_per_k(wildcards):

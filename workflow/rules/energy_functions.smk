@@ -18,9 +18,11 @@ def energy_gpus(wildcards):
     return gpus_for(wildcards.E, "energy")
 
 
-def energy_abs_flag(wildcards):
-    return (
-        "--abs" if exp_cfg(wildcards.E).get("energy", {}).get("plot_abs", False) else ""
+def energy_figure_json(wildcards):
+    """The figure key of the energy section (plot_abs)."""
+    cfg = exp_cfg(wildcards.E).get("energy", {})
+    return json.dumps(
+        {key: cfg[key] for key in ("plot_abs",) if key in cfg}, sort_keys=True
     )
 
 
