@@ -12,8 +12,8 @@ from memgen.energy import ENERGY, EnergyConfig, energy_table
 from memgen.figures.curvature import curvature_figure
 from memgen.figures.energy import energy_gap_figure, energy_path_figure, energy_refs_figure
 from memgen.io import read_parquet, save_figure, write_parquet
-from memgen.per_class import read_tables
 from memgen.models.empirical import EmpiricalEpsModel
+from memgen.per_class import read_tables
 from memgen.selection import AnalysisConfig
 
 torch.set_num_threads(1)
