@@ -95,7 +95,7 @@ def _args(d, model_dir):
     return ["basins", "--model-dir", str(model_dir), "--classes", str(d / "classes.parquet"), "--pool",
             str(d / "pool.npy"), "--samples", str(d / "samples.npy"), "--k", "5", "--experiment", "digits",
             "--analysis-config", json.dumps({"n_train_points": 3, "max_per_class": 2}),
-            "--basins-config", json.dumps(TINY), "--device", "cpu", "--out", str(d / "basins.parquet")]
+            "--basins-config", json.dumps({**TINY, "device": "cpu"}), "--out", str(d / "basins.parquet")]
 
 
 def test_cli_basins_and_figure(stage_inputs):

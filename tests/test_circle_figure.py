@@ -13,8 +13,8 @@ from memgen.circle.copies import copy_summary
 from memgen.circle.data import make_pool, make_split, train_points
 from memgen.circle.exact import ExactScore, circle_energy, circle_score, energy_grid, finite_energy
 from memgen.circle.sampler import euler_maruyama
-from memgen.figures.circle import FigureInputs, centre_energies, make_figure
-from memgen.io import write_parquet
+from memgen.figures.circle import CircleTables, centre_energies, circle_figure
+from memgen.io import read_parquet, write_parquet
 
 torch.set_num_threads(1)
 KS = (2, 9, 1000)
@@ -102,18 +102,21 @@ def planted(tmp_path_factory):
             provenance={},
         )
 
+    def tables(name, ks):
+        return {k: read_parquet(paths[name][k]) for k in ks}
+
     def inputs(beta_exact):
-        return FigureInputs(
-            split=str(d / "split.parquet"),
+        return CircleTables(
+            split=read_parquet(d / "split.parquet"),
             ks=list(KS),
-            samples_net=paths["samples"],
-            clusters_net=paths["clusters"],
-            energy=paths["energy"],
-            energy_centres=paths["centres"],
+            samples_net=tables("samples", KS),
+            clusters_net=tables("clusters", KS),
+            energy=tables("energy", KS),
+            energy_centres=tables("centres", KS),
             exact_ks=[2, 9],
-            samples_exact=paths["samples"],
-            clusters_exact=paths["clusters"],
-            energy_exact=str(d / f"exact_beta{beta_exact:g}.parquet"),
+            samples_exact=tables("samples", [2, 9]),
+            clusters_exact=tables("clusters", [2, 9]),
+            energy_exact=read_parquet(d / f"exact_beta{beta_exact:g}.parquet"),
             max_points=3000,
         )
 
@@ -130,7 +133,7 @@ def _texts(ax):
 
 def test_one_temperature_one_colour_scale_and_centre_energies(planted):
     inputs, paths = planted
-    fig = make_figure(inputs(1 / (2 * T_E)))
+    fig = circle_figure(inputs(1 / (2 * T_E)))
     try:
         assert "one temperature" in fig._suptitle.get_text()
         bars = _colorbars(fig)
@@ -159,7 +162,7 @@ def test_one_temperature_one_colour_scale_and_centre_energies(planted):
 
 def test_different_temperatures_get_separate_colour_scales(planted):
     inputs, _ = planted
-    fig = make_figure(inputs(20.0))  # the official code's beta = 20, i.e. t = 0.025 != t_E
+    fig = circle_figure(inputs(20.0))  # the official code's beta = 20, i.e. t = 0.025 != t_E
     try:
         assert "separate colour scales" in fig._suptitle.get_text()
         assert len(_colorbars(fig)) == 4  # 3 learned panels + the closed form

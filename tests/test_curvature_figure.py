@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import memgen.figures.curvature_energy as fx
+import memgen.figures.curvature as fx
+from memgen.classes import CLASSES
+from memgen.curvature import CURVATURE
 from memgen.io import write_parquet
 
 RANKS = 8
@@ -23,7 +25,7 @@ def _table(classes_per_k, seed=0):
                 rows += [{"experiment": "e", "K": k, "method": "score_matrix", "t": 10, "class": cls,
                           "point": point, "rank": r, "singular_value": v, "skipped": False, "reason": None}
                          for r, v in enumerate(sv)]
-        for cls in set(fx.SAMPLE_CLASSES) - set(classes):  # a skipped class leaves one marker row
+        for cls in set(CLASSES) - set(classes):  # a skipped class leaves one marker row
             rows.append({"experiment": "e", "K": k, "method": "score_matrix", "t": 10, "class": cls, "point": -1,
                          "rank": -1, "singular_value": np.nan, "skipped": True, "reason": "min_class_frac"})
     return pd.DataFrame(rows)
@@ -52,13 +54,9 @@ def test_auto_choice_is_the_transition_k():
     assert fx.fixed_k_choice(ok3) == [4, 16, 64]
 
 
-def test_fixed_k_panel_data_are_the_per_class_means(tmp_path, monkeypatch):
+def test_fixed_k_panel_data_are_the_per_class_means():
     df = _table(GRID)
-    write_parquet(df, tmp_path / "curv.parquet", provenance={})
-    figs = []
-    monkeypatch.setattr(fx, "save_figure", lambda fig, stem: figs.append(fig) or [stem.with_suffix(".png")])
-    fx.curvature_figure([tmp_path / "curv.parquet"], "e", tmp_path / "fig5a", drop_top=2)
-    (fig,) = figs
+    fig = fx.curvature_figure(df, "e", drop_top=2)
     panel = [ax for ax in fig.axes if ax.get_title() == "K=8: classes compared"]
     assert len(panel) == 1
     lines = {ln.get_label().split(" ")[0]: ln for ln in panel[0].get_lines()}
@@ -77,28 +75,38 @@ def test_fixed_k_panel_data_are_the_per_class_means(tmp_path, monkeypatch):
     assert {"memorized samples, across K", "training points, across K"} <= set(titles)
 
 
-def test_requested_fixed_ks_get_one_panel_each(tmp_path, monkeypatch):
-    write_parquet(_table(GRID), tmp_path / "curv.parquet", provenance={})
-    figs = []
-    monkeypatch.setattr(fx, "save_figure", lambda fig, stem: figs.append(fig) or [stem.with_suffix(".png")])
-    fx.curvature_figure([tmp_path / "curv.parquet"], "e", tmp_path / "fig5a", drop_top=1, fixed_ks=[2, 32, 100])
-    titles = [ax.get_title() for ax in figs[0].axes if ax.get_title().endswith("classes compared")]
+def test_requested_fixed_ks_get_one_panel_each():
+    fig = fx.curvature_figure(_table(GRID), "e", drop_top=1, fixed_ks=[2, 32, 100])
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title().endswith("classes compared")]
     assert titles == ["K=2: classes compared", "K=32: classes compared", "K=100: classes compared"]
+
+
+def _schema_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The planted table with the columns of the curvature schema (as the stage writes it)."""
+    df = df.assign(source=np.where(df["class"] == "training", "pool", "samples"), class_size=10,
+                   sigma_t=0.05, m=9, reason=df["reason"].fillna(""))  # fmt: skip
+    df["point"] = df["point"].astype("Int64").mask(df["skipped"])
+    df["rank"] = df["rank"].astype("Int64").mask(df["skipped"])
+    return df
 
 
 def test_cli_fixed_ks(tmp_path):
     import argparse
+    import json
 
-    from memgen.cli.curvature import register as register_curvature_energy
+    from memgen.cli.curvature import register as register_curvature
 
-    write_parquet(_table(GRID), tmp_path / "curv.parquet", provenance={})
+    write_parquet(_schema_table(_table(GRID)), tmp_path / "curv.parquet", provenance={},
+                  schema=CURVATURE.schema)  # fmt: skip
     parser = argparse.ArgumentParser()
-    register_curvature_energy(parser.add_subparsers())
+    register_curvature(parser.add_subparsers())
     base = ["curvature-figure", "--inputs", str(tmp_path / "curv.parquet"), "--experiment", "e"]
-    for extra in (["--fixed-ks", "auto"], ["--fixed-ks", "2", "100"]):
-        args = parser.parse_args(base + ["--out", str(tmp_path / "f"), *extra])
+    for ks in ("auto", [2, 100]):
+        cfg = json.dumps({"figure_ks": ks})
+        args = parser.parse_args(base + ["--out", str(tmp_path / "f"), "--curvature-config", cfg])
         assert args.func(args) == 0 and (tmp_path / "f.png").stat().st_size > 1000
-    args = parser.parse_args(base + ["--out", str(tmp_path / "g"), "--fixed-ks", "5"])
+    cfg = json.dumps({"figure_ks": [5]})
+    args = parser.parse_args(base + ["--out", str(tmp_path / "g"), "--curvature-config", cfg])
     with pytest.raises(ValueError, match="figure_ks"):
         args.func(args)
     assert not (tmp_path / "g.png").exists()

@@ -5,12 +5,15 @@ import pandas as pd
 import pytest
 import torch
 
-from memgen.cli.curvature import register as register_curvature_energy
-from memgen.curvature import curvature_config, curvature_table
-from memgen.energy import energy_config, energy_table
-from memgen.figures.curvature_energy import curvature_figure, energy_figure
-from memgen.io import read_parquet, write_parquet
+from memgen.cli.curvature import register as register_curvature
+from memgen.cli.energy import register as register_energy
+from memgen.curvature import CURVATURE, CurvatureConfig, curvature_table
+from memgen.energy import ENERGY, EnergyConfig, energy_table
+from memgen.figures.curvature import curvature_figure
+from memgen.figures.energy import energy_gap_figure, energy_path_figure, energy_refs_figure
+from memgen.io import read_parquet, save_figure, write_parquet
 from memgen.models.empirical import EmpiricalEpsModel
+from memgen.per_class import read_tables
 from memgen.selection import AnalysisConfig
 
 torch.set_num_threads(1)
@@ -31,7 +34,7 @@ def _setup(k=4, n=20, seed=0):
 @pytest.mark.parametrize("method", ["jacobian", "score_matrix", "lanczos"])
 def test_curvature_table(method):
     model, pool, samples, classes, acfg = _setup()
-    cfg = curvature_config({"method": method, "t": 10, "max_points": 4, "top_k": 3})
+    cfg = CurvatureConfig.from_dict({"method": method, "t": 10, "max_points": 4, "top_k": 3})
     df = curvature_table(model, pool[:4], samples, classes, 4, "e", acfg, cfg)
     skipped = df[df["skipped"]]
     assert list(skipped["class"]) == ["spurious"] and "min_class_frac" in skipped["reason"].iloc[0]
@@ -48,21 +51,24 @@ def test_energy_table_and_figures(tmp_path):
     frames = []
     for k in (2, 4):
         m = EmpiricalEpsModel(torch.as_tensor(pool[:k]).permute(0, 3, 1, 2), None)
-        df = energy_table(m, pool, samples, classes, k, "e", acfg, energy_config({"n_alpha": 8, "t": 5, "n_refs": 2}))
-        write_parquet(df, tmp_path / f"energy{k}.parquet", provenance={})
+        df = energy_table(m, pool, samples, classes, k, "e", acfg, EnergyConfig.from_dict({"n_alpha": 8, "t": 5, "n_refs": 2}))
+        write_parquet(df, tmp_path / f"energy{k}.parquet", provenance={}, schema=ENERGY.schema)
         frames.append(df)
-        cf = curvature_table(m, pool[:k], samples, classes, k, "e", acfg, curvature_config({"method": "jacobian"}))
-        write_parquet(cf, tmp_path / f"curv{k}.parquet", provenance={})
+        cf = curvature_table(m, pool[:k], samples, classes, k, "e", acfg, CurvatureConfig.from_dict({"method": "jacobian"}))
+        write_parquet(cf, tmp_path / f"curv{k}.parquet", provenance={}, schema=CURVATURE.schema)
     df = frames[1]
     assert set(df.loc[~df["skipped"], "ref"]) == set(frames[0].loc[~frames[0]["skipped"], "ref"])  # fixed across K
     ok = df[~df["skipped"]]
     assert len(ok) == 2 * (3 + 5 + 5) and all(len(c) == 8 for c in ok["curve"])
     assert len(read_parquet(tmp_path / "energy4.parquet")) == len(df)
-    out = energy_figure([tmp_path / "energy2.parquet", tmp_path / "energy4.parquet"], "e", tmp_path / "fig6",
-                        out_path=tmp_path / "fig25", out_refs=tmp_path / "figE")
-    assert (tmp_path / "figE.png").exists() and (tmp_path / "figE.pdf").exists()  # Figs 27-30: one panel per ref
-    out += curvature_figure([tmp_path / "curv2.parquet", tmp_path / "curv4.parquet"], "e", tmp_path / "fig5a",
-                            drop_top=2)
+    energy = read_tables([tmp_path / "energy2.parquet", tmp_path / "energy4.parquet"], ENERGY)
+    out = save_figure(energy_gap_figure(energy, "e"), tmp_path / "fig6")
+    out += save_figure(energy_path_figure(energy, "e"), tmp_path / "fig25")
+    refs = energy_refs_figure(energy, "e")
+    assert len(refs.axes) == 2  # Figs 27-30: one panel per reference
+    out += save_figure(refs, tmp_path / "figE")
+    curv = read_tables([tmp_path / "curv2.parquet", tmp_path / "curv4.parquet"], CURVATURE)
+    out += save_figure(curvature_figure(curv, "e", drop_top=2), tmp_path / "fig5a")
     assert all(p.stat().st_size > 1000 for p in out) and len(out) == 8
 
 
@@ -70,7 +76,9 @@ def _parser():
     import argparse
 
     parser = argparse.ArgumentParser()
-    register_curvature_energy(parser.add_subparsers())
+    sub = parser.add_subparsers()
+    register_curvature(sub)
+    register_energy(sub)
     return parser
 
 
@@ -96,27 +104,22 @@ def test_cli_missing_model_dir_named(tmp_path):
 
 
 def test_unknown_config_key_rejected():
-    with pytest.raises(ValueError, match="unknown curvature config"):
-        curvature_config({"bogus": 1})
+    with pytest.raises(ValueError, match=r"unknown images.<E>.curvature config keys \['bogus'\]"):
+        CurvatureConfig.from_dict({"bogus": 1})
     with pytest.raises(ValueError, match="method"):
-        curvature_config({"method": "svd"})
+        CurvatureConfig.from_dict({"method": "svd"})
 
 
-def test_energy_reference_panels(tmp_path, monkeypatch):
+def test_energy_reference_panels():
     """Fig 6/26 plots the first reference only; Figs 27-30 get one panel per reference with that reference's gaps."""
-    import memgen.figures.curvature_energy as fx
-
     rows = []
     for ref in (3, 11):
         for k in (2, 4):
             for cls, u in (("training", 0.0), ("memorized", 1.0 + ref), ("generalized", 5.0 * ref)):
                 rows += [{"experiment": "e", "K": k, "ref": ref, "class": cls, "U": u + d, "t": 0, "skipped": False,
                           "reason": "", "curve": np.zeros(3)} for d in (-0.1, 0.1)]
-    write_parquet(pd.DataFrame(rows), tmp_path / "energy.parquet", provenance={})
-    figs = []
-    monkeypatch.setattr(fx, "save_figure", lambda fig, stem: figs.append(fig) or [stem.with_suffix(".png")])
-    fx.energy_figure([tmp_path / "energy.parquet"], "e", tmp_path / "fig6", out_refs=tmp_path / "figE")
-    main, per_ref = figs
+    energy = pd.DataFrame(rows)
+    main, per_ref = energy_gap_figure(energy, "e"), energy_refs_figure(energy, "e")
     gen_line = [ln for ln in main.axes[0].get_lines() if ln.get_label() == "generalized"][0]
     assert np.allclose(gen_line.get_ydata(), 15.0) and "index 3" in main.axes[0].get_title()
     assert [ax.get_title() for ax in per_ref.axes] == ["reference pool index 3", "reference pool index 11"]
@@ -130,24 +133,24 @@ def test_perturbation_count_paper_rule_from_schema_defaults():
 
     import yaml
 
-    from memgen.curvature import CURVATURE_DEFAULTS, perturbation_count
+    from memgen.curvature import perturbation_count
 
     path = Path(__file__).parents[1] / "workflow/schemas/sections/curvature.schema.yaml"
     schema = yaml.safe_load(path.read_text())
     defaults = {k: v["default"] for k, v in schema["properties"].items() if "default" in v}
-    assert defaults["m_max"] == CURVATURE_DEFAULTS["m_max"] == 4096
-    cfg = curvature_config(defaults)
+    assert defaults["m_max"] == CurvatureConfig().m_max == 4096
+    cfg = CurvatureConfig.from_dict(defaults)
     assert [perturbation_count(cfg, d) for d in (784, 3072, 12288)] == [784, 3072, 4096]
-    assert perturbation_count(curvature_config({"m_factor": 2.0, "m_max": None}), 12288) == 24576
+    assert perturbation_count(CurvatureConfig.from_dict({"m_factor": 2.0, "m_max": None}), 12288) == 24576
 
 
 def test_score_matrix_uses_capped_perturbation_count():
     """The table's spectra come from M = min(m_factor d, m_max) rows: at most M singular values."""
     model, pool, samples, classes, acfg = _setup()  # d = 9
-    capped = curvature_config({"method": "score_matrix", "m_factor": 4.0, "m_max": 5, "max_points": 2})
+    capped = CurvatureConfig.from_dict({"method": "score_matrix", "m_factor": 4.0, "m_max": 5, "max_points": 2})
     df = curvature_table(model, pool[:4], samples, classes, 4, "e", acfg, capped)
     ok = df[~df["skipped"]]
     assert set(ok["m"]) == {5} and ok.groupby(["class", "point"]).size().eq(5).all()
-    free = curvature_config({"method": "score_matrix", "m_factor": 4.0, "m_max": None, "max_points": 2})
+    free = CurvatureConfig.from_dict({"method": "score_matrix", "m_factor": 4.0, "m_max": None, "max_points": 2})
     ok = curvature_table(model, pool[:4], samples, classes, 4, "e", acfg, free).query("~skipped")
     assert set(ok["m"]) == {36} and ok.groupby(["class", "point"]).size().eq(9).all()

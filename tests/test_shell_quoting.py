@@ -93,9 +93,11 @@ def test_hostile_strings_reach_commands_verbatim_and_run_nothing(tmp_path):
     for call in by_cmd["split"] + by_cmd["split-check"]:
         assert f"--data-root={HOSTILE['data_root']}" in call["argv"]
         assert f"--path={HOSTILE['path']}" in call["argv"]
-    figure_cmds = ("circle-figure", "basins-figure", "curvature-figure", "energy-figure")
-    for name in figure_cmds:
-        assert [c["style"] for c in by_cmd[name]] == [HOSTILE["style"]], name
+    [circle_fig] = by_cmd["circle-figure"]
+    assert circle_fig["style"] == HOSTILE["style"]
+    for name in ("basins-figure", "curvature-figure", "energy-figure"):  # --plots-config JSON
+        plots = [json.loads(c["argv"][c["argv"].index("--plots-config") + 1]) for c in by_cmd[name]]
+        assert [p["style"] for p in plots] == [HOSTILE["style"]], name
     [classify_fig] = by_cmd["classify-figure"]
     assert f"--style={HOSTILE['style']}" in classify_fig["argv"]
     for name, flag in (("curvature", "--curvature-config"), ("energy", "--energy-config")):

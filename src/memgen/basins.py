@@ -15,22 +15,24 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 
+from memgen.per_class import TableSpec, per_class_table
 from memgen.samplers import ddim_from
 from memgen.schedules import DDPMSchedule
-from memgen.sections import check_keys, dataclass_fields
+from memgen.sections import Section, section
 
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+@section("images.*.basins")
 @dataclass(frozen=True)
-class BasinConfig:
-    """The ``basins`` config section (defaults = official code / SPEC §6)."""
+class BasinConfig(Section):
+    """The ``basins`` config section (defaults = the official code's values)."""
 
     enabled: bool = True
     metric: str = "lpips-vgg"  # lpips-vgg | l2
@@ -47,15 +49,11 @@ class BasinConfig:
     device: str = "auto"
     impl_version: int = 1
 
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> BasinConfig:
-        check_keys("basins", cfg, dataclass_fields(cls))
-        out = cls(**cfg)
-        if out.metric not in ("lpips-vgg", "l2"):
-            raise ValueError(f"basins.metric must be 'lpips-vgg' or 'l2', got {out.metric!r}")
-        if out.radius not in ("code", "rms"):
-            raise ValueError(f"basins.radius must be 'code' or 'rms', got {out.radius!r}")
-        return out
+    def __post_init__(self) -> None:
+        if self.metric not in ("lpips-vgg", "l2"):
+            raise ValueError(f"basins.metric must be 'lpips-vgg' or 'l2', got {self.metric!r}")
+        if self.radius not in ("code", "rms"):
+            raise ValueError(f"basins.radius must be 'code' or 'rms', got {self.radius!r}")
 
 
 def candidate_times(stride: int, first: int = 1, num_steps: int = 1000) -> list[int]:
@@ -237,6 +235,21 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+BASINS = TableSpec(
+    "basins",
+    constants=(pa.field("metric", pa.string()), pa.field("delta", pa.float64())),
+    per_point=(
+        pa.field("point", pa.int64()),
+        pa.field("trial", pa.int64()),
+        pa.field("critical_time", pa.int64()),
+        pa.field("radius", pa.float64()),
+        pa.field("log_volume", pa.float64()),
+        pa.field("failed_at_first", pa.bool_()),
+        pa.field("model_evals", pa.int64()),
+    ),
+)
+
+
 def basins_table(
     model,
     pool: np.ndarray,
@@ -250,27 +263,16 @@ def basins_table(
     schedule: DDPMSchedule | None = None,
     device: str | torch.device = "cpu",
 ) -> pd.DataFrame:
-    """The basins.parquet rows of one (E, K): every selected point × trial, plus skipped classes.
+    """The basins.parquet rows of one (E, K): every selected point × trial, plus skipped classes
+    (schema ``BASINS``).
 
     ``pool``/``samples`` are NHWC float arrays in [-1, 1]; ``acfg`` an AnalysisConfig.
     """
-    from memgen.selection import gather_images, select_points
+    from memgen.selection import gather_images
 
     schedule = schedule or DDPMSchedule()
-    parts = []
-    for sel in select_points(classes, k, acfg, limit=cfg.max_points):
-        if sel.skipped:
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "class": [sel.name],
-                        "skipped": [True],
-                        "reason": [sel.reason],
-                        "class_size": [sel.class_size],
-                    }
-                )
-            )
-            continue
+
+    def point_rows(sel) -> pd.DataFrame:
         imgs = torch.as_tensor(
             np.ascontiguousarray(gather_images(sel, pool, samples).transpose(0, 3, 1, 2))
         )
@@ -278,22 +280,7 @@ def basins_table(
         offset = 0 if sel.source == "pool" else 1 << 40
         rows = basin_rows(model, imgs.to(device), sel.index + offset, distance, cfg, schedule)
         rows["point"] = rows["point"] - offset
-        rows.insert(0, "class", sel.name)
-        rows["source"] = sel.source
-        rows["skipped"] = False
-        rows["reason"] = ""
-        rows["class_size"] = sel.class_size
-        parts.append(rows)
-    df = pd.concat(parts, ignore_index=True)
-    df["reason"] = df["reason"].fillna("").astype(str)
-    df["source"] = df["source"].fillna("").astype(str) if "source" in df else ""
-    for col in ("point", "trial", "critical_time", "model_evals"):
-        df[col] = (
-            df[col].astype("Int64") if col in df else pd.array([pd.NA] * len(df), dtype="Int64")
-        )
-    df["failed_at_first"] = df["failed_at_first"].astype("boolean")
-    df["experiment"] = experiment
-    df["K"] = int(k)
-    df["metric"] = cfg.metric
-    df["delta"] = float(cfg.delta)
-    return df
+        return rows
+
+    constants = {"experiment": experiment, "metric": cfg.metric, "delta": float(cfg.delta)}
+    return per_class_table(BASINS, classes, k, acfg, cfg.max_points, constants, point_rows)

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-CLASSES = ("memorized", "spurious", "generalized")
+from memgen.classes import CLASSES
+
 GAP_CLASS = "memorized_gap"  # the gap-ratio criterion's memorized fraction (fractions table only)
 GAP_RATIO = 1 / 3
 NN_COLUMNS = {"query", "rank", "ref_index", "distance"}

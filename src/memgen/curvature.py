@@ -16,11 +16,15 @@ Three estimators, all on the score s(x, t) = -eps(x, t) / sqrt(1 - abar_t) of an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pyarrow as pa
 import torch
 
+from memgen.per_class import TableSpec, per_class_table
 from memgen.schedules import DDPMSchedule
-from memgen.sections import check_keys
+from memgen.sections import Section, section
 
 
 def sigma_t(schedule: DDPMSchedule, t: int) -> float:
@@ -131,51 +135,57 @@ def lanczos_topk(model, x0: torch.Tensor, t: int, schedule: DDPMSchedule, k: int
     return np.sort(vals)[::-1]
 
 
-CURVATURE_DEFAULTS = {
-    "enabled": True,
-    "method": "score_matrix",
-    "t": 10,
-    "m_factor": 1.0,
-    "m_max": 4096,
-    "center": False,
-    "drop_top": 5,
-    "figure_ks": "auto",
-    "top_k": 256,
-    "max_points": 512,
-    "batch_size": 16,
-    "seed": 0,
-    "device": "auto",
-    "impl_version": 1,
-}
+METHODS = ("score_matrix", "jacobian", "lanczos")
 
 
-def curvature_config(cfg: dict) -> dict:
-    check_keys("curvature", cfg, CURVATURE_DEFAULTS)
-    out = {**CURVATURE_DEFAULTS, **cfg}
-    if out["method"] not in ("score_matrix", "jacobian", "lanczos"):
-        raise ValueError(
-            f"curvature.method must be score_matrix, jacobian or lanczos, got {out['method']!r}"
-        )
-    return out
+@section("images.*.curvature")
+@dataclass(frozen=True)
+class CurvatureConfig(Section):
+    """The ``curvature`` config section (defaults = the paper's: Alg 2 with M = d at t = 10)."""
+
+    enabled: bool = True
+    method: str = "score_matrix"  # score_matrix (Alg 2) | jacobian (Alg 3) | lanczos (top_k)
+    t: int = 10
+    m_factor: float = 1.0
+    m_max: int | None = 4096
+    center: bool = False
+    drop_top: int = 5  # figure: leading singular values not plotted
+    figure_ks: str | list[int] = "auto"  # figure: K values of the fixed-K class panels
+    top_k: int = 256
+    max_points: int = 512
+    batch_size: int = 16
+    seed: int = 0
+    device: str = "auto"
+    impl_version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(
+                f"curvature.method must be score_matrix, jacobian or lanczos, got {self.method!r}"
+            )
+        if isinstance(self.figure_ks, str) and self.figure_ks != "auto":
+            raise ValueError(
+                f"curvature.figure_ks must be 'auto' or a list of K, got {self.figure_ks!r}"
+            )
 
 
-def perturbation_count(cfg: dict, d: int) -> int:
+def perturbation_count(cfg: CurvatureConfig, d: int) -> int:
     """Alg 2's M for dimension d: round(m_factor * d), capped at m_max (paper: d, or 4096 for 64x64)."""
-    m = max(1, int(round(float(cfg["m_factor"]) * d)))
-    return m if cfg.get("m_max") is None else min(m, int(cfg["m_max"]))
+    m = max(1, int(round(float(cfg.m_factor) * d)))
+    return m if cfg.m_max is None else min(m, int(cfg.m_max))
 
 
 def point_spectra(
-    model, x0: torch.Tensor, cfg: dict, schedule: DDPMSchedule, generator
+    model, x0: torch.Tensor, cfg: CurvatureConfig, schedule: DDPMSchedule, generator
 ) -> np.ndarray:
     """(n, r) singular values of the n points x0 (n, C, H, W) by the configured method."""
-    t, method = int(cfg["t"]), cfg["method"]
+    t, method = int(cfg.t), cfg.method
     if method == "jacobian":
-        return jacobian_spectra(model, x0, t, schedule, batch_size=int(cfg["batch_size"]))
+        return jacobian_spectra(model, x0, t, schedule, batch_size=int(cfg.batch_size))
     d = int(np.prod(x0.shape[1:]))
     if method == "lanczos":
         return np.stack(
-            [lanczos_topk(model, x, t, schedule, min(int(cfg["top_k"]), d - 1)) for x in x0]
+            [lanczos_topk(model, x, t, schedule, min(int(cfg.top_k), d - 1)) for x in x0]
         )
     m = perturbation_count(cfg, d)
     return np.stack(
@@ -187,12 +197,29 @@ def point_spectra(
                 schedule,
                 m,
                 generator,
-                bool(cfg["center"]),
-                batch_size=max(64, int(cfg["batch_size"]) * 16),
+                bool(cfg.center),
+                batch_size=max(64, int(cfg.batch_size) * 16),
             )
             for x in x0
         ]
     )
+
+
+CURVATURE = TableSpec(
+    "curvature",
+    constants=(
+        pa.field("method", pa.string()),
+        pa.field("t", pa.int64()),
+        pa.field("sigma_t", pa.float64()),
+        # Perturbations per point (Alg 2 only; 0 otherwise): spectra compare only at equal (M, t).
+        pa.field("m", pa.int64()),
+    ),
+    per_point=(
+        pa.field("point", pa.int64()),
+        pa.field("rank", pa.int64()),
+        pa.field("singular_value", pa.float64()),
+    ),
+)
 
 
 def curvature_table(
@@ -203,63 +230,38 @@ def curvature_table(
     k: int,
     experiment: str,
     acfg,
-    cfg: dict,
+    cfg: CurvatureConfig,
     schedule: DDPMSchedule | None = None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
 ):
-    """Long table (point, class, rank, singular_value, ...) for the selected points of one (E, K)."""
+    """Long table (class, point, rank, singular_value, ...) of the selected points of one (E, K)
+    (schema ``CURVATURE``)."""
     import pandas as pd
 
     from memgen.data import to_nchw
-    from memgen.selection import gather_images, select_points
+    from memgen.selection import gather_images
 
     schedule = schedule or DDPMSchedule()
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
-    base = {
-        "experiment": experiment,
-        "K": int(k),
-        "method": cfg["method"],
-        "t": int(cfg["t"]),
-        "sigma_t": sigma_t(schedule, int(cfg["t"])),
-        # Perturbations per point (Alg 2 only; 0 otherwise): spectra are comparable only at equal (M, t).
-        "m": perturbation_count(cfg, int(np.prod(pool_k.shape[1:])))
-        if cfg["method"] == "score_matrix"
-        else 0,
-    }
-    frames = []
-    for pts in select_points(classes, k, acfg, limit=int(cfg["max_points"])):
-        if pts.skipped:
-            frames.append(
-                pd.DataFrame(
-                    [
-                        {
-                            **base,
-                            "class": pts.name,
-                            "point": -1,
-                            "rank": -1,
-                            "singular_value": np.nan,
-                            "skipped": True,
-                            "reason": pts.reason,
-                        }
-                    ]
-                )
-            )
-            continue
-        imgs = gather_images(pts, pool_k, samples)
-        x0 = torch.as_tensor(to_nchw(imgs)).float().to(device)
+    gen = torch.Generator().manual_seed(int(cfg.seed))
+
+    def point_rows(sel) -> pd.DataFrame:
+        x0 = torch.as_tensor(to_nchw(gather_images(sel, pool_k, samples))).float().to(device)
         sv = point_spectra(model, x0, cfg, schedule, gen)
         n, r = sv.shape
-        frames.append(
-            pd.DataFrame(
-                {
-                    **base,
-                    "class": pts.name,
-                    "point": np.repeat(pts.index, r),
-                    "rank": np.tile(np.arange(r), n),
-                    "singular_value": sv.ravel(),
-                    "skipped": False,
-                    "reason": None,
-                }
-            )
+        return pd.DataFrame(
+            {
+                "point": np.repeat(sel.index, r),
+                "rank": np.tile(np.arange(r), n),
+                "singular_value": sv.ravel(),
+            }
         )
-    return pd.concat(frames, ignore_index=True)
+
+    d = int(np.prod(pool_k.shape[1:]))
+    constants = {
+        "experiment": experiment,
+        "method": cfg.method,
+        "t": int(cfg.t),
+        "sigma_t": sigma_t(schedule, int(cfg.t)),
+        "m": perturbation_count(cfg, d) if cfg.method == "score_matrix" else 0,
+    }
+    return per_class_table(CURVATURE, classes, k, acfg, int(cfg.max_points), constants, point_rows)

@@ -11,13 +11,16 @@ constant factor on every U; signs and orderings unchanged).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 
+from memgen.per_class import TableSpec, concat_frames, per_class_table
 from memgen.schedules import DDPMSchedule
-from memgen.sections import check_keys
+from memgen.sections import Section, section
 
 
 def sigma_for(schedule: DDPMSchedule, t: int, legacy_sigma: bool = False) -> float:
@@ -89,24 +92,42 @@ def energy_gaps(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-ENERGY_DEFAULTS = {
-    "enabled": True,
-    "n_alpha": 20,
-    "t": 0,
-    "n_refs": 5,
-    "ref_seed": 0,
-    "legacy_sigma": False,
-    "plot_abs": False,
-    "max_points": 512,
-    "batch_size": 64,
-    "device": "auto",
-    "impl_version": 1,
-}
+@section("images.*.energy")
+@dataclass(frozen=True)
+class EnergyConfig(Section):
+    """The ``energy`` config section (defaults = the official code's: 20 nodes at t = 0)."""
+
+    enabled: bool = True
+    n_alpha: int = 20
+    t: int = 0
+    n_refs: int = 5
+    ref_seed: int = 0
+    legacy_sigma: bool = False
+    plot_abs: bool = False  # figure: |gap| instead of the signed gap
+    max_points: int = 512
+    batch_size: int = 64
+    device: str = "auto"
+    impl_version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.n_alpha < 2:
+            raise ValueError(f"energy.n_alpha must be >= 2 (trapezoid rule), got {self.n_alpha}")
 
 
-def energy_config(cfg: dict) -> dict:
-    check_keys("energy", cfg, ENERGY_DEFAULTS)
-    return {**ENERGY_DEFAULTS, **cfg}
+ENERGY = TableSpec(
+    "energy",
+    constants=(
+        pa.field("t", pa.int64()),
+        pa.field("n_alpha", pa.int64()),
+        pa.field("legacy_sigma", pa.bool_()),
+    ),
+    per_point=(
+        pa.field("ref", pa.int64()),
+        pa.field("point", pa.int64()),
+        pa.field("U", pa.float64()),
+        pa.field("curve", pa.list_(pa.float64())),
+    ),
+)
 
 
 def energy_table(
@@ -117,68 +138,45 @@ def energy_table(
     k: int,
     experiment: str,
     acfg,
-    cfg: dict,
+    cfg: EnergyConfig,
     schedule: DDPMSchedule | None = None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
 ) -> pd.DataFrame:
-    """One row per (ref, class, point): U and the Delta u(alpha) curve; one row per skipped class (reason)."""
+    """One row per (class, ref, point): U and the Delta u(alpha) curve; one row per skipped class
+    (schema ``ENERGY``)."""
     from memgen.data import to_nchw
-    from memgen.selection import gather_images, select_points
+    from memgen.selection import gather_images
 
     schedule = schedule or DDPMSchedule()
-    refs = reference_indices(pool.shape[0], int(cfg["n_refs"]), int(cfg["ref_seed"]))
-    base = {
-        "experiment": experiment,
-        "K": int(k),
-        "t": int(cfg["t"]),
-        "n_alpha": int(cfg["n_alpha"]),
-        "legacy_sigma": bool(cfg["legacy_sigma"]),
-    }
-    rows = []
-    for pts in select_points(classes, k, acfg, limit=int(cfg["max_points"])):
-        if pts.skipped:
-            rows.append(
-                pd.DataFrame(
-                    [
-                        {
-                            **base,
-                            "class": pts.name,
-                            "ref": -1,
-                            "point": -1,
-                            "U": np.nan,
-                            "curve": None,
-                            "skipped": True,
-                            "reason": pts.reason,
-                        }
-                    ]
-                )
-            )
-            continue
-        x = torch.as_tensor(to_nchw(gather_images(pts, pool[:k], samples))).float().to(device)
+    refs = reference_indices(pool.shape[0], int(cfg.n_refs), int(cfg.ref_seed))
+    batch = int(cfg.batch_size)
+
+    def point_rows(sel) -> pd.DataFrame:
+        x = torch.as_tensor(to_nchw(gather_images(sel, pool[:k], samples))).float().to(device)
+        frames = []
         for ref in refs:
             xb = torch.as_tensor(to_nchw(pool[ref : ref + 1])).float().to(device)[0]
-            for s in range(0, x.shape[0], int(cfg["batch_size"])):
+            for s in range(0, x.shape[0], batch):
                 U, curve = relative_energy(
-                    model,
-                    x[s : s + int(cfg["batch_size"])],
-                    xb,
-                    int(cfg["t"]),
-                    schedule,
-                    int(cfg["n_alpha"]),
-                    bool(cfg["legacy_sigma"]),
-                )
-                rows.append(
+                    model, x[s : s + batch], xb, int(cfg.t), schedule, int(cfg.n_alpha),
+                    bool(cfg.legacy_sigma),
+                )  # fmt: skip
+                frames.append(
                     pd.DataFrame(
                         {
-                            **base,
-                            "class": pts.name,
                             "ref": int(ref),
-                            "point": pts.index[s : s + len(U)],
+                            "point": sel.index[s : s + len(U)],
                             "U": U,
                             "curve": list(curve),
-                            "skipped": False,
-                            "reason": None,
                         }
                     )
                 )
-    return pd.concat(rows, ignore_index=True)
+        return concat_frames(frames, ENERGY.point_columns)
+
+    constants = {
+        "experiment": experiment,
+        "t": int(cfg.t),
+        "n_alpha": int(cfg.n_alpha),
+        "legacy_sigma": bool(cfg.legacy_sigma),
+    }
+    return per_class_table(ENERGY, classes, k, acfg, int(cfg.max_points), constants, point_rows)

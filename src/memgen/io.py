@@ -134,15 +134,29 @@ def write_parquet(
     path: str | os.PathLike,
     provenance: Mapping[str, Any] | None = None,
     sort_by: list[str] | None = None,
+    schema: pa.Schema | None = None,
 ) -> Path:
     """Write ``df`` atomically as parquet (no pandas index), with provenance in the metadata.
 
     ``provenance`` (experiment, K, config, seed, ...) is stored as JSON under the ``memgen`` key
-    of the parquet schema metadata; read it back with :func:`read_provenance`.
+    of the parquet schema metadata; read it back with :func:`read_provenance`. ``schema``: the
+    table's explicit column types (the frame's columns must be exactly its fields), so every file
+    of one table has the same types, whatever its rows; without it they are inferred from ``df``.
     """
     if sort_by:
         df = df.sort_values(sort_by, kind="stable")
-    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    df = df.reset_index(drop=True)
+    if schema is not None:
+        missing = [n for n in schema.names if n not in df.columns]
+        extra = [c for c in df.columns if c not in schema.names]
+        if missing or extra:
+            raise ValueError(
+                f"{Path(path).name}: columns differ from the table's schema: missing {missing}, "
+                f"extra {extra}"
+            )
+        table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    else:
+        table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     if provenance is not None:
         meta[PROVENANCE_KEY] = json.dumps(dict(provenance), sort_keys=True, default=str).encode()

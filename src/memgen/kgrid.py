@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from memgen.classes import CLASSES
 from memgen.sections import check_keys, dataclass_fields
 
 # Pool sizes N of the readers whose size is known without reading the data (official train splits).
@@ -165,7 +166,7 @@ def kgrid_table(
     df = pd.DataFrame({"experiment": experiment, "K": all_ks})
     df["in_grid"] = df["K"].isin(grid)
     df["in_sweep"] = df["K"].isin(ks)
-    for cls in ("memorized", "spurious", "generalized"):
+    for cls in CLASSES:
         col = wide[cls] if cls in wide.columns else pd.Series(0.0, index=wide.index)
         df[f"sweep_f_{cls}"] = df["K"].map(col.fillna(0.0).to_dict()).astype(float)
     df["K1"], df["K2"], df["N"] = int(k1), int(k2), int(n)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .device import resolve_device
 from .embeddings import LpipsEmbedder, embed_array, to_unit_block
 from .io import preallocate
 
@@ -27,16 +28,6 @@ log = logging.getLogger(__name__)
 from memgen.metrics import METRICS  # noqa: E402  (re-exported)
 
 BLOCK_BYTES = 256 * 2**20  # float32 bytes per streamed block of rows (query or reference)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but no CUDA device is visible (use auto or cpu)")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device '{device}'; choose auto, cpu or cuda")
-    return torch.device(device)
 
 
 class Rows:
@@ -182,29 +173,11 @@ def to_frame(idx: np.ndarray, dist: np.ndarray, metric: str) -> pd.DataFrame:
 
 
 def open_array(path: str | os.PathLike, what: str, chunk: int = 4096) -> np.ndarray:
-    """Memory-map a .npy of images (N, H, W, C) or vectors (N, D); check dtype, NaN/inf, range."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} {path}: no such .npy file")
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as err:
-        raise ValueError(f"{what} {path}: not a numeric .npy array ({err})") from err
-    if arr.ndim not in (2, 4) or arr.shape[0] == 0:
-        raise ValueError(
-            f"{what} {path}: shape {arr.shape}; expected images (N, H, W, C) or vectors (N, D)"
-        )
-    if arr.dtype != np.uint8 and arr.dtype.kind != "f":
-        raise ValueError(f"{what} {path}: dtype {arr.dtype}; expected uint8 [0, 255] or float")
-    if arr.dtype.kind == "f":
-        for s in range(0, arr.shape[0], chunk):
-            part = np.asarray(arr[s : s + chunk])
-            if not np.isfinite(part).all():
-                raise ValueError(
-                    f"{what} {path}: NaN or inf values (rows {s}..{s + len(part) - 1})"
-                )
-            if arr.ndim == 4 and (part.min() < -1 or part.max() > 1):
-                raise ValueError(f"{what} {path}: float images must lie in [-1, 1] (rows {s}..)")
-    return arr
+    """Memory-map a .npy of images (N, H, W, C) or vectors (N, D), checked, in its stored dtype
+    (distances are computed on the stored values); vectors may be any finite numbers."""
+    from memgen.data import load_image_array
+
+    return load_image_array(path, chunk, what=what, as_stored=True, vector_range=False)
 
 
 def check_pair(ref: np.ndarray, qry: np.ndarray, metric: str) -> None:
@@ -246,7 +219,7 @@ def search(
         )
     if same and reference_limit is not None:
         queries = reference[:n_ref]
-    dev = resolve_device(device)
+    dev = resolve_device(device, "neighbors device")
     facts = {
         "metric": metric,
         "k": k,

@@ -102,9 +102,9 @@ def sample_model(
     """Generate ``cfg.n_samples(k)`` images; write samples.npy (N,H,W,C) + manifest parquet."""
     from tqdm.auto import tqdm
 
-    from memgen.train import resolve_device
+    from memgen.device import resolve_device
 
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, "sample.device")
     model = load_eps_model(model_dir, device)
     cfg_json = dataclasses.asdict(cfg)
     mhash = model_hash(model_dir)

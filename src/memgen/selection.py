@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from memgen.classes import CLASSES, TRAINING
 from memgen.sections import check_keys, dataclass_fields
 
-SAMPLE_CLASSES = ("memorized", "spurious", "generalized")
-ALL_CLASSES = ("training",) + SAMPLE_CLASSES
 # SPEC §5.5 ranking: class -> (column, ascending). Generalized descending follows the code (D9).
 DEFAULT_RANKING = {
     "memorized": {"by": "d_train", "ascending": True},
@@ -45,9 +44,9 @@ class AnalysisConfig:
         cfg = dict(cfg)
         ranking = {k: dict(v) for k, v in DEFAULT_RANKING.items()}
         for name, rule in (cfg.pop("ranking", None) or {}).items():
-            if name not in SAMPLE_CLASSES:
+            if name not in CLASSES:
                 raise ValueError(
-                    f"analysis.ranking: unknown class {name!r}; use {list(SAMPLE_CLASSES)}"
+                    f"analysis.ranking: unknown class {name!r}; use {list(CLASSES)}"
                 )
             ranking[name].update(rule)
         return cls(ranking=ranking, **cfg)
@@ -87,9 +86,9 @@ def select_points(
             f"classes table lacks columns {sorted(missing)} (needs sample, d_train, d_synth, class)"
         )
     n_total = len(classes)
-    out = [ClassPoints("training", "pool", np.arange(cap(min(cfg.n_train_points, k))), k)]
+    out = [ClassPoints(TRAINING, "pool", np.arange(cap(min(cfg.n_train_points, k))), k)]
     min_size = cfg.min_class_frac * n_total
-    for name in SAMPLE_CLASSES:
+    for name in CLASSES:
         members = classes[classes["class"] == name]
         size = len(members)
         if size == 0 or size < min_size:

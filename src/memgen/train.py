@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from memgen.checkpoint import discard_previous, load_resumable, save_resumable
+from memgen.device import resolve_device
 from memgen.io import config_hash, disk_full_error, is_disk_full, umask_mode, write_parquet
 from memgen.models import build_model, check_model_dir
 from memgen.models.pipeline_files import write_pipeline_files
@@ -75,16 +76,6 @@ class TrainConfig:
         for k in ("checkpoint_every", "log_every", "iterations"):
             d.pop(k)
         return d
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "train.device is 'cuda' but no CUDA device is visible; use 'cpu' or 'auto'"
-        )
-    return torch.device(name)
 
 
 # ---------------------------------------------------------------------------------------- EMA
@@ -296,7 +287,7 @@ def train_model(
     if cfg.log_every < 1 or cfg.checkpoint_every < 1:
         raise ValueError("train.log_every and train.checkpoint_every must be >= 1")
 
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, "train.device")
     if cfg.compile and device.type != "cuda":
         log.warning("train.compile is only used on CUDA; ignored on %s", device)
     if cfg.precision not in ("fp32", "bf16"):

@@ -66,9 +66,8 @@ rule basins_figure:
         mem_mb=2000,
         runtime=10,
     params:
-        plots=plot_params(),
-        k_axis=basins_k_axis_flag(),
+        plots=plots_json,
     shell:
-        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
-        " memgen basins-figure --inputs {input} --experiment {wildcards.E}"
-        " --out-volume {output.volume} --out-time {output.time} {params.k_axis} > {log} 2>&1"
+        "memgen basins-figure --inputs {input} --experiment {wildcards.E}"
+        " --plots-config {params.plots:q}"
+        " --out-volume {output.volume} --out-time {output.time} > {log} 2>&1"

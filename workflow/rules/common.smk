@@ -454,6 +454,11 @@ def sizing_attempt(rule, wildcards, attempt):
     return 1 if os.path.exists(log + ".user-error") else attempt
 
 
+def plots_json(wildcards=None):
+    """The plots section as the figure commands take it (--plots-config)."""
+    return json.dumps(plot_params(), sort_keys=True)
+
+
 wildcard_constraints:
     E="|".join(re.escape(e) for e in IMAGE_EXPS) or "NO_IMAGE_EXPERIMENT",
     k=r"\d+",

@@ -53,12 +53,10 @@ rule curvature_figure:
         "../../envs/pipeline.yaml"
     threads: 1
     params:
-        drop_top=curvature_drop_top,
-        fixed_ks=curvature_figure_ks,
-        plots=plot_params(),
+        figure=curvature_figure_json,
+        plots=plots_json,
         stem=output_stem("curvature_figure"),
     shell:
-        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
-        " memgen curvature-figure --inputs {input} --experiment {wildcards.E}"
-        " --drop-top {params.drop_top} --fixed-ks {params.fixed_ks}"
+        "memgen curvature-figure --inputs {input} --experiment {wildcards.E}"
+        " --curvature-config {params.figure:q} --plots-config {params.plots:q}"
         " --out {params.stem} > {log} 2>&1"

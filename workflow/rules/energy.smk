@@ -68,13 +68,13 @@ rule energy_figure:
         "../../envs/pipeline.yaml"
     threads: 1
     params:
-        abs_flag=energy_abs_flag,
-        plots=plot_params(),
+        figure=energy_figure_json,
+        plots=plots_json,
         stem=output_stem("energy_figure", 0),
         path_stem=output_stem("energy_figure", 2),
         refs_stem=output_stem("energy_figure", 4),
     shell:
-        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
-        " memgen energy-figure --inputs {input} --experiment {wildcards.E} {params.abs_flag}"
+        "memgen energy-figure --inputs {input} --experiment {wildcards.E}"
+        " --energy-config {params.figure:q} --plots-config {params.plots:q}"
         " --out {params.stem} --out-path {params.path_stem} --out-refs {params.refs_stem}"
         " > {log} 2>&1"

@@ -262,14 +262,6 @@ def basins_json(wildcards):
     return json.dumps(basins_section(wildcards.E, wildcards.k), sort_keys=True)
 
 
-def basins_k_axis_flag():
-    """`plots.k_log: false` -> linear K axis; the default is log."""
-    return "" if plot_params().get("k_log", True) else "--linear-k"
-
-
-# --- curvature
-
-
 def curvature_experiments():
     return [
         E for E in IMAGE_EXPS if exp_cfg(E).get("curvature", {}).get("enabled", True)
@@ -284,18 +276,6 @@ def curvature_json(wildcards):
     return json.dumps(cfg, sort_keys=True)
 
 
-def curvature_drop_top(wildcards):
-    return exp_cfg(wildcards.E).get("curvature", {}).get("drop_top", 5)
-
-
-def curvature_figure_ks(wildcards):
-    ks = exp_cfg(wildcards.E).get("curvature", {}).get("figure_ks", "auto")
-    return "auto" if ks == "auto" else " ".join(str(k) for k in ks)
-
-
-# --- energy
-
-
 def energy_experiments():
     return [E for E in IMAGE_EXPS if exp_cfg(E).get("energy", {}).get("enabled", True)]
 
@@ -305,15 +285,6 @@ def energy_json(wildcards):
     cfg = dict(exp_cfg(wildcards.E).get("energy", {}))
     cfg["device"] = stage_device(wildcards.E, "energy")
     return json.dumps(cfg, sort_keys=True)
-
-
-def energy_abs_flag(wildcards):
-    return (
-        "--abs" if exp_cfg(wildcards.E).get("energy", {}).get("plot_abs", False) else ""
-    )
-
-
-# --- tables
 
 
 def tables_experiments():
@@ -362,3 +333,17 @@ def tables_inputs(wildcards):
 
 def tables_spec(wildcards):
     return json.dumps([tables_entry(E) for E in tables_experiments()])
+
+
+def curvature_figure_json(wildcards):
+    """The figure keys of the curvature section (drop_top, figure_ks): changing the spectra's keys
+    reruns the spectra, and these only the figure."""
+    cfg = exp_cfg(wildcards.E).get("curvature", {})
+    keys = ("drop_top", "figure_ks")
+    return json.dumps({key: cfg[key] for key in keys if key in cfg}, sort_keys=True)
+
+
+def energy_figure_json(wildcards):
+    """The figure key of the energy section (plot_abs)."""
+    cfg = exp_cfg(wildcards.E).get("energy", {})
+    return json.dumps({key: cfg[key] for key in ("plot_abs",) if key in cfg}, sort_keys=True)

@@ -24,8 +24,9 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import AgglomerativeClustering
 
 from memgen.circle.copies import CopyCriterion, copy_criterion, nearest
+from memgen.classes import CLASSES
 
-LABELS = ("memorized", "spurious", "generalized")
+LABELS = CLASSES
 
 
 @dataclass(frozen=True)

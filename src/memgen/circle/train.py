@@ -23,6 +23,7 @@ from tqdm import tqdm
 from memgen.checkpoint import load_resumable, save_resumable
 from memgen.circle.data import subset_hash
 from memgen.circle.model import ModelConfig, build_model
+from memgen.device import resolve_device
 from memgen.io import config_hash
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,7 @@ def train(
     Returns the trained network and the log (step, loss, lr, it_per_s). The loss logged at a step
     is the mean over the ``log_every`` iterations ending there.
     """
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("circle.train.device is 'cuda' but no GPU is visible; set device: cpu")
+    device = resolve_device(cfg.device, "circle.train.device")
     x_all = torch.tensor(np.array(points, dtype=np.float32))
     k = len(x_all)
     if k < 1:

@@ -334,24 +334,10 @@ def cmd_energy_exact(args):
 
 
 def cmd_figure(args):
-    from memgen.figures.circle import FigureInputs, make_figure
-    from memgen.io import save_figure
+    from memgen.figures.circle import CircleTables, circle_figure
+    from memgen.io import read_parquet, save_figure
 
     ks = args.ks
-    inputs = FigureInputs(
-        split=args.split,
-        ks=ks,
-        samples_net=dict(zip(ks, args.samples_net)),
-        clusters_net=dict(zip(ks, args.clusters_net)),
-        energy=dict(zip(ks, args.energy)),
-        energy_centres=dict(zip(ks, args.energy_centres)),
-        exact_ks=args.exact_ks,
-        samples_exact=dict(zip(args.exact_ks, args.samples_exact)),
-        clusters_exact=dict(zip(args.exact_ks, args.clusters_exact)),
-        energy_exact=args.energy_exact,
-        max_points=args.max_points,
-        seed=args.seed,
-    )
     for name in ("samples_net", "clusters_net", "energy", "energy_centres"):
         if len(getattr(args, name)) != len(ks):
             raise ValueError(f"--{name.replace('_', '-')} needs one file per K in --ks {ks}")
@@ -359,7 +345,25 @@ def cmd_figure(args):
         args.exact_ks
     ):
         raise ValueError("--samples-exact/--clusters-exact need one file per K in --exact-ks")
-    fig = make_figure(inputs)
+
+    def per_k(keys, paths):
+        return {k: read_parquet(p) for k, p in zip(keys, paths)}
+
+    tables = CircleTables(
+        split=read_parquet(args.split),
+        ks=ks,
+        samples_net=per_k(ks, args.samples_net),
+        clusters_net=per_k(ks, args.clusters_net),
+        energy=per_k(ks, args.energy),
+        energy_centres=per_k(ks, args.energy_centres),
+        exact_ks=args.exact_ks,
+        samples_exact=per_k(args.exact_ks, args.samples_exact),
+        clusters_exact=per_k(args.exact_ks, args.clusters_exact),
+        energy_exact=read_parquet(args.energy_exact),
+        max_points=args.max_points,
+        seed=args.seed,
+    )
+    fig = circle_figure(tables)
     save_figure(fig, Path(args.out).with_suffix(""))
 
 

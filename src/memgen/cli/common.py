@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from memgen.sections import Section, section
 
 
 def json_arg(text: str, what: str) -> dict[str, Any]:
@@ -59,3 +62,32 @@ def add_experiment_k(parser: argparse.ArgumentParser, k_help: str = "training-se
     """The two identifiers of every per-K command, spelt the same everywhere."""
     parser.add_argument("--experiment", required=True, help="experiment name (recorded in outputs)")
     parser.add_argument("--k", type=int, required=True, help=k_help)
+
+
+@section("plots")
+@dataclass(frozen=True)
+class PlotsConfig(Section):
+    """The ``plots`` config section: how every figure is drawn and saved."""
+
+    dpi: int = 150  # PNG resolution
+    k_log: bool = True  # log-scale K axes
+    style: str = "default"  # matplotlib style name
+
+
+def add_plots_argument(parser: argparse.ArgumentParser) -> None:
+    """``--plots-config JSON|@file``: the plots section of a figure command."""
+    add_section_argument(parser, "plots", "figure style (plots: dpi, k_log, style)", required=False)
+
+
+def apply_plots(args: argparse.Namespace) -> PlotsConfig:
+    """The plots section of a figure command, applied: a non-interactive backend (figures are only
+    written to files; no display needed) and the style. Returns it for ``save_figure(dpi=...)``
+    and the K axes (``k_log``)."""
+    import matplotlib
+
+    from memgen.io import use_style
+
+    plots = section_arg(args, "plots", PlotsConfig)
+    matplotlib.use("Agg")
+    use_style(plots.style)
+    return plots

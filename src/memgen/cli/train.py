@@ -19,20 +19,12 @@ def load_subset(pool: Path, k: int):
     import numpy as np
     import torch
 
-    from memgen.data import to_nchw
+    from memgen.data import load_image_array, to_nchw
 
-    if not pool.exists():
-        raise FileNotFoundError(f"training pool not found: {pool} (run the split stage first)")
-    arr = np.load(pool, mmap_mode="r")
-    if arr.ndim != 4:
-        raise ValueError(f"{pool}: expected an (N, H, W, C) array, got shape {arr.shape}")
-    if k > arr.shape[0]:
-        raise ValueError(f"K={k} exceeds the pool size {arr.shape[0]} of {pool}; lower K")
-    sub = np.array(arr[:k], dtype=np.float32)  # a writable copy (torch warns on read-only memmaps)
-    if sub.min() < -1.0001 or sub.max() > 1.0001:
-        raise ValueError(
-            f"{pool}: values outside [-1, 1] ({sub.min()}..{sub.max()}); expected scaled images"
-        )
+    arr = load_image_array(
+        pool, what="training pool", hint="run the split stage first", images=True, limit=k
+    )
+    sub = np.array(arr, dtype=np.float32)  # a writable copy (torch warns on read-only memmaps)
     return torch.as_tensor(np.ascontiguousarray(to_nchw(sub)))
 
 

@@ -124,42 +124,67 @@ def to_nhwc(x):
     return x.permute(0, 2, 3, 1) if hasattr(x, "permute") else np.transpose(x, (0, 2, 3, 1))
 
 
-def load_image_array(path: str | os.PathLike, chunk: int = 4096) -> np.ndarray:
-    """A user's .npy of images (N, H, W, C) or vectors (N, D), memory-mapped, float32 in [-1, 1].
+def load_image_array(
+    path: str | os.PathLike,
+    chunk: int = 4096,
+    *,
+    what: str = "",
+    hint: str = "",
+    images: bool = False,
+    as_stored: bool = False,
+    vector_range: bool = True,
+    limit: int | None = None,
+) -> np.ndarray:
+    """A .npy of images (N, H, W, C) or vectors (N, D), memory-mapped and checked: the one loader
+    of image arrays (the pipeline's own pools and samples and a user's files alike).
 
-    uint8 is mapped from [0, 255]; float arrays must already lie in [-1, 1] (float32 is returned as
-    the memory map itself, other floats are converted). NaN/inf or out-of-range values are errors,
-    checked in chunks so a large file is never fully loaded for the check.
+    uint8 is mapped from [0, 255] to float32 [-1, 1]; float arrays must already lie in [-1, 1]
+    (float32 is returned as the memory map itself, other floats are converted); ``as_stored``
+    returns the checked memory map unconverted, whatever its dtype. NaN/inf or out-of-range values are errors, checked in chunks so a large file is
+    never fully loaded for the check. ``what`` names the array in errors ("training pool"),
+    ``hint`` says how to make a missing file ("run the split stage first"); ``images`` refuses
+    vectors; ``vector_range=False`` accepts vectors (embeddings) outside [-1, 1]; ``limit``:
+    only rows [:limit] (the K-subset of a pool) are checked and returned.
     """
     path = Path(path)
+    name = f"{what} {path}" if what else str(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: no such .npy file (expected an array (N, H, W, C) or (N, D))"
+            f"{name}: no such .npy file "
+            + (f"({hint})" if hint else "(expected an array (N, H, W, C) or (N, D))")
         )
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as err:
-        raise DataFormatError(f"{path}: not a numeric .npy array ({err})") from err
-    if arr.ndim not in (2, 4) or arr.shape[0] == 0:
+        raise DataFormatError(f"{name}: not a numeric .npy array ({err})") from err
+    shapes = (4,) if images else (2, 4)
+    if arr.ndim not in shapes or arr.shape[0] == 0:
+        expected = "images (N, H, W, C)" + ("" if images else " or vectors (N, D)")
         raise DataFormatError(
-            f"{path}: shape {arr.shape}; expected images (N, H, W, C) or vectors (N, D) with N >= 1"
+            f"{name}: shape {arr.shape}; expected {expected} with N >= 1"
             + (" (add a channel axis for grey images: (N, H, W, 1))" if arr.ndim == 3 else "")
         )
+    if limit is not None:
+        if limit > arr.shape[0]:
+            raise ValueError(f"K={limit} exceeds the size {arr.shape[0]} of {name}; lower K")
+        arr = arr[:limit]
     if arr.dtype == np.uint8:
-        return uint8_to_unit(arr)
+        return arr if as_stored else uint8_to_unit(arr)
     if arr.dtype.kind != "f":
         raise DataFormatError(
-            f"{path}: dtype {arr.dtype}; expected uint8 [0, 255] or float in [-1, 1]"
+            f"{name}: dtype {arr.dtype}; expected uint8 [0, 255] or float in [-1, 1]"
         )
     for start in range(0, arr.shape[0], chunk):
         part = np.asarray(arr[start : start + chunk])
         if not np.isfinite(part).all():
             bad = start + int(np.flatnonzero(~np.isfinite(part).reshape(len(part), -1).all(1))[0])
-            raise DataFormatError(f"{path}: NaN or inf values (first in row {bad})")
+            raise DataFormatError(f"{name}: NaN or inf values (first in row {bad})")
+        if arr.ndim == 2 and not vector_range:
+            continue
         lo, hi = float(part.min()), float(part.max())
         if lo < -1.0 or hi > 1.0:
             raise DataFormatError(
-                f"{path}: values in [{lo:g}, {hi:g}] around rows {start}..; float images must lie in "
-                "[-1, 1] (map [0, 1] data with 2x - 1, or save uint8 [0, 255])"
+                f"{name}: values in [{lo:g}, {hi:g}] around rows {start}..; float images must lie "
+                "in [-1, 1] (map [0, 1] data with 2x - 1, or save uint8 [0, 255])"
             )
-    return arr if arr.dtype == np.float32 else arr.astype(np.float32)
+    return arr if as_stored or arr.dtype == np.float32 else arr.astype(np.float32)

@@ -1,25 +1,19 @@
-"""Basin figures (SPEC §9): mean log-volume vs K per class (Fig 4B; with training data as Figs 16-17)
-and mean critical time vs K (Figs 18-19). Error bars: standard error over points × trials."""
+"""Basin figures: mean log-volume vs K per class (Fig 4B; with the training points, Figs 16-17) and
+mean critical time vs K (Figs 18-19). Error bars: standard error over points × trials.
+
+Input: the basins table of every K of one experiment (``memgen.basins.BASINS``).
+"""
 
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from memgen.basins import summarize  # noqa: E402
-from memgen.io import read_parquet, save_figure  # noqa: E402
-from memgen.palette import CLASS_COLORS as COLORS  # noqa: E402
-
-
-def _stem(path: str | Path) -> Path:
-    p = Path(path)
-    return p.with_suffix("") if p.suffix in (".png", ".pdf") else p
+from memgen.basins import summarize
+from memgen.classes import ANALYSIS_CLASSES, CLASSES
+from memgen.palette import CLASS_COLORS as COLORS
 
 
 def _panel(ax, summary: pd.DataFrame, classes, value: str, ylabel: str, k_log: bool) -> None:
@@ -28,9 +22,9 @@ def _panel(ax, summary: pd.DataFrame, classes, value: str, ylabel: str, k_log: b
         if s.empty:
             continue
         ax.errorbar(
-            s["K"],
-            s[f"{value}_mean"],
-            yerr=s[f"{value}_se"],
+            s["K"].to_numpy(),
+            s[f"{value}_mean"].to_numpy(),
+            yerr=s[f"{value}_se"].to_numpy(),
             color=COLORS[cls],
             marker="o",
             ms=4,
@@ -47,52 +41,35 @@ def _panel(ax, summary: pd.DataFrame, classes, value: str, ylabel: str, k_log: b
         ax.legend(fontsize=8)
 
 
-def basins_figures(inputs, experiment: str, out_volume, out_time, k_log: bool = True) -> None:
-    df = pd.concat([read_parquet(p) for p in inputs], ignore_index=True)
-    summary = summarize(df)
-    skipped = df[df["skipped"]].groupby("K")["class"].apply(lambda c: ", ".join(sorted(c)))
-    note = "; ".join(f"K={k}: {v}" for k, v in skipped.items())
+def skipped_note(basins: pd.DataFrame) -> str:
+    """"K=2: generalized, spurious; K=8: ..." for the classes skipped at each K ("" if none)."""
+    skipped = basins[basins["skipped"]].groupby("K")["class"].apply(lambda c: ", ".join(sorted(c)))
+    return "; ".join(f"K={k}: {v}" for k, v in skipped.items())
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    _panel(
-        axes[0],
-        summary,
-        ("memorized", "spurious", "generalized"),
-        "log_volume",
-        "mean log-volume log V",
-        k_log,
-    )
+
+def log_volume_figure(basins: pd.DataFrame, experiment: str, k_log: bool = True) -> Figure:
+    """Fig 4B (sample classes) beside Figs 16-17 (the same with the training points)."""
+    summary = summarize(basins)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    ylabel = "mean log-volume log V"
+    _panel(axes[0], summary, CLASSES, "log_volume", ylabel, k_log)
     axes[0].set_title(f"{experiment}: basin log-volume per class (Fig 4B)")
-    _panel(
-        axes[1],
-        summary,
-        ("training", "memorized", "spurious", "generalized"),
-        "log_volume",
-        "mean log-volume log V",
-        k_log,
-    )
+    _panel(axes[1], summary, ANALYSIS_CLASSES, "log_volume", ylabel, k_log)
     axes[1].set_title("incl. training data (Figs 16-17)")
+    note = skipped_note(basins)
     if note:
-        fig.text(
-            0.01,
-            -0.02,
-            textwrap.fill(f"skipped classes (too few samples, see basins.parquet `reason`): {note}", 140),
-            fontsize=7,
-            ha="left",
-            va="top",
-        )
-    save_figure(fig, _stem(out_volume))
-    plt.close(fig)
+        text = f"skipped classes (too few samples, see basins.parquet `reason`): {note}"
+        fig.text(0.01, -0.02, textwrap.fill(text, 140), fontsize=7, ha="left", va="top")
+    return fig
 
-    fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
-    _panel(
-        ax,
-        summary,
-        ("training", "memorized", "spurious", "generalized"),
-        "critical_time",
-        "mean critical time T_c (DDPM index)",
-        k_log,
-    )
+
+def critical_time_figure(basins: pd.DataFrame, experiment: str, k_log: bool = True) -> Figure:
+    """Figs 18-19: mean critical time T_c vs K per class, training points included."""
+    summary = summarize(basins)
+    fig = Figure(figsize=(5.5, 4), layout="constrained")
+    ax = fig.subplots()
+    ylabel = "mean critical time T_c (DDPM index)"
+    _panel(ax, summary, ANALYSIS_CLASSES, "critical_time", ylabel, k_log)
     ax.set_title(f"{experiment}: critical time (Figs 18-19)")
-    save_figure(fig, _stem(out_time))
-    plt.close(fig)
+    return fig

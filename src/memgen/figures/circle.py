@@ -20,14 +20,13 @@ import math
 from dataclasses import dataclass
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from memgen.circle.data import train_points  # noqa: E402
-from memgen.io import read_parquet  # noqa: E402
+from memgen.circle.data import train_points
+from memgen.classes import CLASSES
 
 LABEL_MARKER = {"memorized": "X", "spurious": "P", "generalized": "X"}
 LABEL_COLOR = {"memorized": "yellow", "spurious": "cyan", "generalized": "yellow"}
@@ -37,19 +36,23 @@ COLOR_RADIUS = 1.25  # the colour scale spans the energies within this radius (t
 
 
 @dataclass
-class FigureInputs:
-    split: str
+class CircleTables:
+    """The tables Fig 2 is drawn from: the split, and per K (dicts keyed by K) the network's
+    samples, clusters, energy grid and centre energies, the exact-score samples and clusters per
+    exact K, and the closed-form K -> inf energy grid."""
+
+    split: pd.DataFrame
     ks: list[int]
-    samples_net: dict
-    clusters_net: dict
-    energy: dict
-    energy_centres: dict
+    samples_net: dict[int, pd.DataFrame]
+    clusters_net: dict[int, pd.DataFrame]
+    energy: dict[int, pd.DataFrame]
+    energy_centres: dict[int, pd.DataFrame]
     exact_ks: list[int]
-    samples_exact: dict
-    clusters_exact: dict
-    energy_exact: str
-    max_points: int = 3000
-    seed: int = 0
+    samples_exact: dict[int, pd.DataFrame]
+    clusters_exact: dict[int, pd.DataFrame]
+    energy_exact: pd.DataFrame
+    max_points: int = 3000  # samples drawn per panel
+    seed: int = 0  # seed of the drawn subset
 
 
 def _grid(df: pd.DataFrame):
@@ -67,7 +70,7 @@ def _frame(ax, extent=1.5):
     ax.set_xticks([-1, 0, 1])
     ax.set_yticks([-1, 0, 1])
     ax.tick_params(labelsize=7)
-    ax.add_patch(plt.Circle((0, 0), 1.0, fill=False, ls="--", lw=0.6, color="0.5"))
+    ax.add_patch(Circle((0, 0), 1.0, fill=False, ls="--", lw=0.6, color="0.5"))
 
 
 def _train_overlay(ax, pts, on_energy=False):
@@ -138,7 +141,7 @@ def _samples_panel(ax, samples, clusters, pts, max_points, seed):
     for c, members in zip(clusters["cluster"], clusters["members"]):
         cl[np.asarray(members, dtype=int)] = c
     s = samples.iloc[keep]
-    cmap = plt.get_cmap("tab20")
+    cmap = matplotlib.colormaps["tab20"]
     ax.scatter(
         s["x"],
         s["y"],
@@ -154,7 +157,7 @@ def _samples_panel(ax, samples, clusters, pts, max_points, seed):
     share = clusters.groupby("label")["size"].sum() / max(1, clusters["size"].sum())
     txt = ", ".join(
         f"{counts.get(lab, 0)} {lab[:3]}. ({100 * share.get(lab, 0):.0f} %)"
-        for lab in ("memorized", "spurious", "generalized")
+        for lab in CLASSES
     )
     _corner_text(ax, f"{len(clusters)} clusters: {txt}")
     _corner_text(ax, copy_text(clusters), top=True)
@@ -235,20 +238,21 @@ def same_temperature(t_es) -> bool:
     return all(math.isclose(t, t_es[0], rel_tol=1e-9) for t in t_es)
 
 
-def make_figure(inp: FigureInputs):
-    split = read_parquet(inp.split)
-    energies = {k: read_parquet(inp.energy[k]) for k in inp.ks}
-    exact = read_parquet(inp.energy_exact)
+def circle_figure(inp: CircleTables) -> Figure:
+    """Paper Fig 2 from its tables (see the module docstring for the rows)."""
+    split = inp.split
+    energies = {k: inp.energy[k] for k in inp.ks}
+    exact = inp.energy_exact
     t_learned = {k: float(energies[k]["t_E"].iloc[0]) for k in inp.ks}
     beta = float(exact["beta"].iloc[0])
     t_exact = 1.0 / (2.0 * beta)
     shared = same_temperature(list(t_learned.values()) + [t_exact])
     vmax_all = max(color_max(d) for d in [*energies.values(), exact])
     ncol = max(len(inp.ks), len(inp.exact_ks) + 1)
-    fig, axes = plt.subplots(
+    fig = Figure(figsize=(3.2 * ncol + 0.8, 9.6))
+    axes = fig.subplots(
         3,
         ncol,
-        figsize=(3.2 * ncol + 0.8, 9.6),
         squeeze=False,
         gridspec_kw={"hspace": 0.34, "wspace": 0.28 if not shared else 0.12},
     )
@@ -263,8 +267,8 @@ def make_figure(inp: FigureInputs):
 
     for col, k in enumerate(inp.ks):
         pts = train_points(split, k)
-        samples = read_parquet(inp.samples_net[k])
-        clusters = read_parquet(inp.clusters_net[k])
+        samples = inp.samples_net[k]
+        clusters = inp.clusters_net[k]
         ax = axes[0, col]
         _frame(ax)
         _samples_panel(ax, samples, clusters, pts, inp.max_points, inp.seed)
@@ -274,7 +278,7 @@ def make_figure(inp: FigureInputs):
         cs = _energy_panel(ax, edf, vmax_all if shared else color_max(edf))
         _frame(ax)
         _train_overlay(ax, pts, on_energy=True)
-        energy_c = centre_energies(clusters, read_parquet(inp.energy_centres[k]))
+        energy_c = centre_energies(clusters, inp.energy_centres[k])
         _centres(ax, clusters, energy_c, on_energy=True)
         ax.set_title(f"K = {k}: learned energy\n{temperature(t_learned[k])}", fontsize=8)
         if not shared:
@@ -285,10 +289,10 @@ def make_figure(inp: FigureInputs):
     for col, k in enumerate(inp.exact_ks):
         ax = axes[2, col]
         _frame(ax)
-        clusters = read_parquet(inp.clusters_exact[k])
+        clusters = inp.clusters_exact[k]
         _samples_panel(
             ax,
-            read_parquet(inp.samples_exact[k]),
+            inp.samples_exact[k],
             clusters,
             train_points(split, k),
             inp.max_points,

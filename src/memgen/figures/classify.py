@@ -3,16 +3,13 @@ Fig 1B (examples of each class with their nearest training images and nearest sa
 
 from __future__ import annotations
 
-import matplotlib
 import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from memgen.classify import CLASSES  # noqa: E402
-from memgen.palette import CLASS_COLORS  # noqa: E402
+from memgen.classes import CLASSES
+from memgen.palette import CLASS_COLORS
 
 COLORS = {cls: CLASS_COLORS[cls] for cls in CLASSES}  # the three sample classes, in order
 OLIVE, GREY = "olive", "grey"
@@ -39,7 +36,8 @@ def histograms_figure(
     """Olive d_train and grey d_synth per K with the thresholds; ``null`` (the pool's leave-one-out
     distances, full pool) is drawn as a black outline rescaled to the panel's sample count."""
     ks = ks or pick_ks(sorted(hist["K"].unique()))
-    fig, axes = plt.subplots(1, len(ks), figsize=(3.6 * len(ks), 3.2), squeeze=False)
+    fig = Figure(figsize=(3.6 * len(ks), 3.2))
+    axes = fig.subplots(1, len(ks), squeeze=False)
     for ax, k in zip(axes[0], ks):
         th = thresholds[thresholds["K"] == k].iloc[0]
         total = 0
@@ -80,7 +78,8 @@ def fractions_figure(
 ):
     """Fractions vs K with bootstrap CIs (error bars) and, from the delta sweep, the range of each
     fraction when both thresholds are scaled by a factor within ``band`` (shaded)."""
-    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    fig = Figure(figsize=(7.2, 3.6))
+    ax = fig.subplots()
     for cls, color in COLORS.items():
         d = fr[fr["class"] == cls].sort_values("K")
         if sweep is not None and len(sweep):
@@ -129,7 +128,8 @@ def examples_figure(examples: list[dict], experiment: str, n_neighbors: int = 4)
     """examples: dicts with class, K, sample (image), train (list of (image, dist)), synth (list)."""
     n_rows = max(1, len(examples))
     n_cols = 1 + 2 * n_neighbors
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.05 * n_cols, 1.35 * n_rows), squeeze=False)
+    fig = Figure(figsize=(1.05 * n_cols, 1.35 * n_rows))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for row, ex in zip(axes, examples):
         _show(row[0], ex["sample"], f"{ex['class']}\nK={ex['K']}")
         row[0].spines[:].set_color(COLORS[ex["class"]])
