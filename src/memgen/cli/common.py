@@ -59,3 +59,15 @@ def add_experiment_k(parser: argparse.ArgumentParser, k_help: str = "training-se
     """The two identifiers of every per-K command, spelt the same everywhere."""
     parser.add_argument("--experiment", required=True, help="experiment name (recorded in outputs)")
     parser.add_argument("--k", type=int, required=True, help=k_help)
+
+
+def add_plots_argument(parser: argparse.ArgumentParser) -> None:
+    """``--plots-config JSON|@file``: the ``plots`` section (style, dpi, k_log) of a figure command."""
+    add_section_argument(parser, "plots", "plots (figure style: style, dpi, k_log)", required=False)
+
+
+def apply_plots(args: argparse.Namespace):
+    """Build the ``plots`` section of ``args``, apply its style and dpi, and return it."""
+    from memgen.plots import PlotsConfig, use_plots
+
+    return use_plots(section_arg(args, "plots", PlotsConfig))
