@@ -3,25 +3,17 @@ def classify_cfg(E):
     return exp_cfg(E)["classify"]
 
 
-def classify_params(wildcards):
-    cfg = classify_cfg(wildcards.E)
-    return {k: cfg[k] for k in ("generalized_order", "impl_version")}
+def classify_json(wildcards):
+    return section_json(wildcards.E, "classify", ("generalized_order", "impl_version"))
 
 
-def classify_fraction_params(wildcards):
-    cfg = classify_cfg(wildcards.E)
-    params = {
-        k: cfg[k]
-        for k in ("n_bootstrap", "confidence", "seed", "hist_bins", "impl_version")
-    }
-    params["floor"] = exp_cfg(wildcards.E)["thresholds"]["floor"]
-    params["scales"] = " ".join(
-        str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sensitivity"]
-    )
-    params["sweep"] = " ".join(
-        str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sweep"]
-    )
-    return params
+def fractions_classify_json(wildcards):
+    keys = ("n_bootstrap", "confidence", "seed", "hist_bins", "impl_version")
+    return section_json(wildcards.E, "classify", keys)
+
+
+def fractions_thresholds_json(wildcards):
+    return section_json(wildcards.E, "thresholds", ("floor", "sensitivity", "sweep"))
 
 
 def classify_per_k(name):
@@ -34,11 +26,11 @@ def classify_per_k(name):
 
 
 def classify_figure_params(wildcards):
+    E = wildcards.E
     return {
-        "plots": plot_params(),
-        "critical_k": " ".join(str(k) for k in critical_ks_of(wildcards.E)),
-        "per_class": classify_cfg(wildcards.E)["examples_per_class"],
-        "band": " ".join(str(s) for s in exp_cfg(wildcards.E)["thresholds"]["band"]),
+        "critical_k": " ".join(str(k) for k in critical_ks_of(E)),
+        "classify": section_json(E, "classify", ("examples_per_class",)),
+        "thresholds": section_json(E, "thresholds", ("band",)),
     }
 
 

@@ -25,16 +25,12 @@ rule neighbors_train:
         runtime=neighbors_runtime,
         gpu=neighbors_gpus,
     params:
-        metric=neighbors_metric,
-        k=neighbors_k_train,
-        batch_size=neighbors_batch_size,
-        device=neighbors_device,
-        impl_version=neighbors_impl_version,
+        neighbors=neighbors_json,
+        n_neighbors=neighbors_k_train,
     shell:
-        "memgen neighbors --reference {input.pool} --queries {input.samples}"
-        " --reference-limit {wildcards.k} --metric {params.metric} --k {params.k}"
-        " --batch-size {params.batch_size} --device {params.device}"
-        " --impl-version {params.impl_version} --experiment {wildcards.E} --K {wildcards.k}"
+        "memgen neighbors --experiment {wildcards.E} --k {wildcards.k}"
+        " --neighbors-config {params.neighbors:q} --n-neighbors {params.n_neighbors}"
+        " --reference {input.pool} --queries {input.samples} --reference-limit {wildcards.k}"
         " --out {output} > {log} 2>&1"
 
 
@@ -55,14 +51,9 @@ rule neighbors_synth:
         runtime=neighbors_runtime,
         gpu=neighbors_gpus,
     params:
-        metric=neighbors_metric,
-        k=neighbors_k_synth,
-        batch_size=neighbors_batch_size,
-        device=neighbors_device,
-        impl_version=neighbors_impl_version,
+        neighbors=neighbors_json,
+        n_neighbors=neighbors_k_synth,
     shell:
-        "memgen neighbors --reference {input.samples} --exclude-self"
-        " --metric {params.metric} --k {params.k}"
-        " --batch-size {params.batch_size} --device {params.device}"
-        " --impl-version {params.impl_version} --experiment {wildcards.E} --K {wildcards.k}"
-        " --out {output} > {log} 2>&1"
+        "memgen neighbors --experiment {wildcards.E} --k {wildcards.k}"
+        " --neighbors-config {params.neighbors:q} --n-neighbors {params.n_neighbors}"
+        " --reference {input.samples} --exclude-self --out {output} > {log} 2>&1"

@@ -5,10 +5,6 @@ def neighbors_cfg(E):
     return exp_cfg(E)["neighbors"]
 
 
-def neighbors_metric(wildcards):
-    return neighbors_cfg(wildcards.E)["metric"]
-
-
 def neighbors_k_train(wildcards):
     """k, at most K: at K = 2 (paper grid) there are only 2 training images to rank."""
     return min(neighbors_cfg(wildcards.E)["k"], int(wildcards.k))
@@ -24,16 +20,10 @@ def neighbors_k_synth(wildcards):
     )
 
 
-def neighbors_batch_size(wildcards):
-    return neighbors_cfg(wildcards.E)["batch_size"]
-
-
-def neighbors_impl_version(wildcards):
-    return neighbors_cfg(wildcards.E)["impl_version"]
-
-
-def neighbors_device(wildcards):
-    return stage_device(wildcards.E, "neighbors")
+def neighbors_json(wildcards):
+    """The neighbors section of the search (device resolved)."""
+    E = wildcards.E
+    return section_json(E, "neighbors", device=stage_device(E, "neighbors"))
 
 
 def neighbors_gpus(wildcards):

@@ -14,27 +14,25 @@ def thresholds_synth_nn(wildcards):
     return [f"{RUN}/{wildcards.E}/K{k}/nn_synth.parquet" for k in ks_of(wildcards.E)]
 
 
-def thresholds_delta(wildcards, key):
-    value = thresholds_cfg(wildcards.E)[key]
-    return json.dumps(value) if isinstance(value, list) else str(value)
-
-
-def thresholds_delta_m(wildcards):
-    return thresholds_delta(wildcards, "delta_m")
-
-
-def thresholds_delta_s(wildcards):
-    return thresholds_delta(wildcards, "delta_s")
-
-
 def thresholds_ks(wildcards):
     return " ".join(str(k) for k in ks_of(wildcards.E))
 
 
-def thresholds_method(wildcards):
-    cfg = thresholds_cfg(wildcards.E)
-    keys = ("method", "null_alpha", "null_duplicates", "delta_s_null")
-    return {k: cfg[k] for k in keys + ("floor", "bins", "smoothing", "impl_version")}
+# Keys of the thresholds section that choose the thresholds; the sweep/band/sensitivity factors
+# only rescale them downstream (rules fractions and classify_figure), so they are not params here.
+THRESHOLDS_KEYS = ("delta_m", "delta_s", "method", "null_alpha", "null_duplicates",
+                   "delta_s_null", "floor", "bins", "smoothing", "impl_version")  # fmt: skip
+
+
+def thresholds_json(wildcards):
+    return section_json(wildcards.E, "thresholds", THRESHOLDS_KEYS)
+
+
+def pool_null_json(wildcards):
+    """The neighbors section of the pool null: the same search, without the per-sample k."""
+    E = wildcards.E
+    keys = ("metric", "batch_size", "impl_version")
+    return section_json(E, "neighbors", keys, device=stage_device(E, "neighbors"))
 
 
 def null_source(E):
@@ -58,11 +56,6 @@ def null_source(E):
 
 def thresholds_null(wildcards):
     return f"{RUN}/{null_source(wildcards.E)}/pool_null.parquet"
-
-
-def pool_null_impl_version(wildcards):
-    # The null is the neighbour search on the pool: its numbers change with the neighbour code.
-    return neighbors_cfg(wildcards.E)["impl_version"]
 
 
 def pool_null_runtime(wildcards, attempt):

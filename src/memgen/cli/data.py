@@ -6,9 +6,14 @@ import argparse
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from ..data import DATASETS
-
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="which reader to use")
+    # No `choices`: listing the readers would import memgen.data (numpy, tqdm) for every `--help`;
+    # an unknown name is refused by the reader lookup before anything is read.
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="which reader to use (config images.E.dataset: digits, mnist, fmnist, cifar10, "
+        "lsun_church, folder)",
+    )
     p.add_argument(
         "--data-root", required=True, help="folder holding the data sets (config data_root)"
     )
