@@ -65,6 +65,23 @@ class ThresholdsConfig(Section):
                 raise ValueError(
                     f"thresholds.{key} must be one of {list(allowed)}, got {getattr(self, key)!r}"
                 )
+        for key in ("delta_m", "delta_s"):
+            value = getattr(self, key)
+            for v in value if isinstance(value, list) else [value]:
+                if v == "auto":
+                    continue
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise ValueError(
+                        f"thresholds.{key} must be 'auto', a number or a per-K list of numbers / "
+                        f"'auto', got {value!r}"
+                    )
+                if not v > 0:
+                    raise ValueError(f"thresholds.{key} must be > 0, got {v}")
+
+    def manual(self, key: str) -> float | None:
+        """``delta_m`` / ``delta_s`` when it is one number for every K, else None."""
+        value = getattr(self, key)
+        return None if value == "auto" or isinstance(value, list) else float(value)
 
     def valley(self) -> ValleyConfig:
         return ValleyConfig(floor=self.floor, bins=self.bins, smoothing=self.smoothing)

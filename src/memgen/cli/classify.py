@@ -72,15 +72,26 @@ def _thresholds(args) -> int:
 def _classify(args) -> int:
     from memgen.classify import ClassifyConfig, classify_table
     from memgen.io import read_parquet, write_parquet
+    from memgen.thresholds import ThresholdsConfig
 
     cfg = section_arg(args, "classify", ClassifyConfig)
+    th_cfg = section_arg(args, "thresholds", ThresholdsConfig)
     train_nn, sample_nn = read_parquet(args.train_nn), read_parquet(args.sample_nn)
     k = _k_of(train_nn, args.k, args.train_nn)
-    th = read_parquet(args.thresholds)
-    row = th[th["K"] == k]
-    if row.empty:
-        raise ValueError(f"{args.thresholds} has no row for K = {k}")
-    dm, ds = float(row["delta_m"].iloc[0]), float(row["delta_s"].iloc[0])
+    # A number in the section wins; "auto" (or a per-K list) means the thresholds table's row.
+    dm, ds = th_cfg.manual("delta_m"), th_cfg.manual("delta_s")
+    if (dm is None or ds is None) and args.thresholds:
+        th = read_parquet(args.thresholds)
+        row = th[th["K"] == k]
+        if row.empty:
+            raise ValueError(f"{args.thresholds} has no row for K = {k}")
+        dm = float(row["delta_m"].iloc[0]) if dm is None else dm
+        ds = float(row["delta_s"].iloc[0]) if ds is None else ds
+    if dm is None or ds is None:
+        raise ValueError(
+            "give --thresholds (the thresholds table with a row for this K), or numbers for "
+            "delta_m and delta_s in --thresholds-config"
+        )
     df = classify_table(train_nn, sample_nn, dm, ds, cfg.generalized_order)
     df.insert(0, "K", int(k))
     df.insert(0, "experiment", args.experiment)
@@ -219,13 +230,19 @@ def register(subparsers) -> None:
         help="label each sample memorized / spurious / generalized",
         description="memorized if d_train <= delta_m; else spurious if d_synth <= delta_s; else generalized "
         "(SPEC §5.3). d_* are the rank-1 distances of the neighbour tables, the thresholds the row of "
-        "this K of the thresholds table.",
+        "this K of the thresholds table (or numbers given in the thresholds section).",
     )
     add_experiment_k(p, "K of this model (must match the tables' K column)")
     add_section_argument(p, "classify", _CLASSIFY, False)
+    p.add_argument(
+        "--thresholds-config",
+        default="{}",
+        help="thresholds section as JSON or @file.yaml: numbers for delta_m / delta_s are used "
+        "instead of the --thresholds table ('auto', the default: the table's row of this K)",
+    )
     p.add_argument("--train-nn", required=True, help="neighbour table samples -> training set")
     p.add_argument("--sample-nn", required=True, help="neighbour table samples -> other samples")
-    p.add_argument("--thresholds", required=True, help="thresholds.parquet to read delta_m/delta_s from")
+    p.add_argument("--thresholds", default=None, help="thresholds.parquet to read delta_m/delta_s from")
     p.add_argument("--out", required=True, help="output parquet, one row per sample")
     p.set_defaults(func=_classify)
 
