@@ -384,7 +384,7 @@ def test_cli_end_to_end(tmp_path):
     rc = main(
         [
             "classify-figure",
-            "--sweep",
+            "--sweep-table",
             str(exp / "sweep.parquet"),
             "--null",
             str(null),

@@ -108,7 +108,7 @@ rule classify_figure:
         " --classify-config {params.cfg[classify]:q} --thresholds-config {params.cfg[thresholds]:q}"
         " --plots-config {params.plots:q} --fractions {input.fractions}"
         " --histograms {input.histograms} --thresholds {input.thresholds}"
-        " --sweep {input.sweep} --null {input.null}"
+        " --sweep-table {input.sweep} --null {input.null}"
         " --classes {input.classes} --train-nn {input.train_nn} --sample-nn {input.synth_nn}"
         " --samples {input.samples} --pool {input.pool} --critical-k {params.cfg[critical_k]}"
         " --out-dir {params.out_dir} > {log} 2>&1"

@@ -176,7 +176,7 @@ def _figure(args) -> int:
     th = read_parquet(args.thresholds)
     E = args.experiment
     null = read_parquet(args.null) if args.null else None
-    sweep = read_parquet(args.sweep) if args.sweep else None
+    sweep = read_parquet(args.sweep_table) if args.sweep_table else None
     # The K panels of Fig 3: spread over the grid, plus the K of the spurious peak.
     ks = F.pick_ks(sorted(hist["K"].unique()))
     spu = fr[fr["class"] == "spurious"]
@@ -275,7 +275,9 @@ def register(subparsers) -> None:
     p.add_argument("--fractions", required=True, help="fractions parquet")
     p.add_argument("--histograms", required=True, help="histogram bins parquet")
     p.add_argument("--thresholds", required=True, help="thresholds parquet")
-    p.add_argument("--sweep", default=None, help="delta-sweep parquet (band on the fractions)")
+    p.add_argument(
+        "--sweep-table", default=None, help="delta-sweep parquet (band on the fractions)"
+    )
     p.add_argument("--null", default=None, help="pool null parquet (drawn on the histograms)")
     p.add_argument("--classes", nargs="+", required=True, help="classes parquet per K")
     p.add_argument("--train-nn", nargs="+", required=True, help="training neighbour table per K")

@@ -38,7 +38,9 @@ def register(subparsers) -> None:
         "(max K, H, W, C) in [-1, 1] in permutation order, so subset K = rows [:K].",
     )
     _common(p)
-    p.add_argument("--seed", type=int, required=True, help="permutation seed (config split_seed)")
+    p.add_argument(
+        "--split-seed", type=int, required=True, help="permutation seed (config split_seed)"
+    )
     p.add_argument("--experiment", required=True, help="experiment name written into the table")
     p.add_argument(
         "--max-k", type=int, required=True, help="largest K; the pool keeps that many rows"
@@ -66,7 +68,7 @@ def _split(args) -> int:
         args.dataset,
         args.data_root,
         args.path or None,
-        args.seed,
+        args.split_seed,
         args.experiment,
         args.max_k,
         args.out_split,
