@@ -247,12 +247,14 @@ def test_cli_end_to_end(tmp_path):
     rc = main(
         [
             "thresholds",
+            "--experiment",
+            "digits",
+            "--thresholds-config",
+            '{"method": "valley"}',
             "--train-nn",
             *[str(paths[k][0]) for k in KS],
             "--sample-nn",
             *[str(paths[k][1]) for k in KS],
-            "--method",
-            "valley",
             "--out",
             str(th_path),
         ]
@@ -272,6 +274,10 @@ def test_cli_end_to_end(tmp_path):
         rc = main(
             [
                 "classify",
+                "--experiment",
+                "digits",
+                "--k",
+                str(k),
                 "--train-nn",
                 str(paths[k][0]),
                 "--sample-nn",
@@ -308,6 +314,12 @@ def test_cli_end_to_end(tmp_path):
     rc = main(
         [
             "fractions",
+            "--experiment",
+            "digits",
+            "--classify-config",
+            '{"n_bootstrap": 200}',
+            "--thresholds-config",
+            '{"sweep": [0.8, 1.0, 1.2]}',
             "--classes",
             *cls_paths,
             "--out",
@@ -318,12 +330,6 @@ def test_cli_end_to_end(tmp_path):
             str(hi_p),
             "--sweep-out",
             str(exp / "sweep.parquet"),
-            "--sweep",
-            "0.8",
-            "1.0",
-            "1.2",
-            "--n-bootstrap",
-            "200",
         ]
     )
     assert rc == 0
@@ -374,11 +380,11 @@ def test_cli_end_to_end(tmp_path):
         samples.append(str(p))
     figs = tmp_path / "figures"
     null = exp / "pool_null.parquet"
-    assert main(["pool-null", "--pool", str(pool), "--out", str(null)]) == 0
+    assert main(["pool-null", "--experiment", "digits", "--pool", str(pool), "--out", str(null)]) == 0
     rc = main(
         [
             "classify-figure",
-            "--sweep",
+            "--sweep-table",
             str(exp / "sweep.parquet"),
             "--null",
             str(null),
@@ -402,8 +408,8 @@ def test_cli_end_to_end(tmp_path):
             str(pool),
             "--critical-k",
             "8",
-            "--dpi",
-            "40",
+            "--plots-config",
+            '{"dpi": 50}',
             "--out-dir",
             str(figs),
         ]
@@ -420,16 +426,14 @@ def test_cli_manual_thresholds_and_overrides(tmp_path):
     rc = main(
         [
             "thresholds",
+            "--experiment",
+            "digits",
+            "--thresholds-config",
+            '{"delta_m": [0.05, "auto", 0.5], "delta_s": 0.2, "method": "valley"}',
             "--train-nn",
             *[str(paths[k][0]) for k in KS],
             "--sample-nn",
             *[str(paths[k][1]) for k in KS],
-            "--delta-m",
-            '[0.05, "auto", 0.5]',
-            "--delta-s",
-            "0.2",
-            "--method",
-            "valley",
             "--out",
             str(out),
         ]
@@ -445,14 +449,16 @@ def test_cli_manual_thresholds_and_overrides(tmp_path):
         main(
             [
                 "classify",
+                "--experiment",
+                "digits",
+                "--k",
+                "8",
+                "--thresholds-config",
+                '{"delta_m": 0.5, "delta_s": 0.5}',
                 "--train-nn",
                 str(paths[8][0]),
                 "--sample-nn",
                 str(paths[8][1]),
-                "--delta-m",
-                "0.5",
-                "--delta-s",
-                "0.5",
                 "--out",
                 str(cls),
             ]
@@ -463,7 +469,7 @@ def test_cli_manual_thresholds_and_overrides(tmp_path):
 
 
 def test_cli_plain_tables_without_k_column(tmp_path):
-    """A user's own tables (from `memgen neighbors` without --K): one pair, K defaults to 0."""
+    """A user's own tables without a K column: the K is given (--ks, --k) and written out."""
     tn, sn = tmp_path / "a.parquet", tmp_path / "b.parquet"
     write_parquet(nn_table([0.1, 0.2, 2.0, 2.5, 0.15, 3.0]), tn)
     write_parquet(nn_table([0.1, 0.1, 2.0, 0.2, 0.1, 3.0]), sn)
@@ -472,26 +478,32 @@ def test_cli_plain_tables_without_k_column(tmp_path):
         main(
             [
                 "thresholds",
+                "--experiment",
+                "mine",
+                "--thresholds-config",
+                '{"delta_m": 1.0, "delta_s": 1.0}',
                 "--train-nn",
                 str(tn),
                 "--sample-nn",
                 str(sn),
-                "--delta-m",
-                "1.0",
-                "--delta-s",
-                "1.0",
+                "--ks",
+                "6",
                 "--out",
                 str(th),
             ]
         )
         == 0
     )
-    assert list(read_parquet(th)["K"]) == [0]
+    assert list(read_parquet(th)["K"]) == [6]
     cls = tmp_path / "c.parquet"
     assert (
         main(
             [
                 "classify",
+                "--experiment",
+                "mine",
+                "--k",
+                "6",
                 "--train-nn",
                 str(tn),
                 "--sample-nn",
@@ -531,34 +543,33 @@ def _bad_tables(tmp_path):
     return good_t, good_s, nocol, other_q, nan
 
 
+def _th(**cfg):
+    """--thresholds-config of one bad-input case (classify: with the K of the tables)."""
+    import json
+
+    return ["--thresholds-config", json.dumps(cfg)]
+
+
+K8 = ["--k", "8"]
 BAD = [
-    ("classify", "good_t", "good_s", ["--delta-m", "0.5", "--delta-s", "0"], "delta_s must be > 0"),
-    (
-        "classify",
-        "good_t",
-        "good_s",
-        ["--delta-m", "0.5", "--delta-s", "-1"],
-        "delta_s must be > 0",
-    ),
-    (
-        "classify",
-        "good_t",
-        "good_s",
-        ["--delta-m", "-0.1", "--delta-s", "1"],
-        "delta_m must be >= 0",
-    ),
-    ("classify", "nocol", "good_s", ["--delta-m", "0.5", "--delta-s", "1"], "lacks columns"),
-    ("classify", "good_t", "other_q", ["--delta-m", "0.5", "--delta-s", "1"], "different queries"),
-    ("classify", "nan", "good_s", ["--delta-m", "0.5", "--delta-s", "1"], "NaN"),
-    ("classify", "good_t", "nan", ["--delta-m", "0.5", "--delta-s", "1"], "NaN"),
-    ("classify", "good_t", "good_s", [], "--delta-m and --delta-s"),
-    ("thresholds", "good_t", "good_s", ["--delta-s", "0"], "> 0"),
-    ("thresholds", "good_t", "good_s", ["--delta-m", "-1"], "> 0"),
+    ("classify", "good_t", "good_s", [*K8, *_th(delta_m=0.5, delta_s=0)], "delta_s must be > 0"),
+    ("classify", "good_t", "good_s", [*K8, *_th(delta_m=0.5, delta_s=-1)], "delta_s must be > 0"),
+    # the schema's rule for a configured delta_m (exclusiveMinimum 0), checked before any work
+    ("classify", "good_t", "good_s", [*K8, *_th(delta_m=-0.1, delta_s=1)], "delta_m must be > 0"),
+    ("classify", "nocol", "good_s", [*K8, *_th(delta_m=0.5, delta_s=1)], "lacks columns"),
+    ("classify", "good_t", "other_q", [*K8, *_th(delta_m=0.5, delta_s=1)], "different queries"),
+    ("classify", "nan", "good_s", [*K8, *_th(delta_m=0.5, delta_s=1)], "NaN"),
+    ("classify", "good_t", "nan", [*K8, *_th(delta_m=0.5, delta_s=1)], "NaN"),
+    ("classify", "good_t", "good_s", K8, "give --thresholds"),
+    ("classify", "good_t", "good_s", ["--k", "9", *_th(delta_m=0.5, delta_s=1)], "holds K = 8"),
+    ("thresholds", "good_t", "good_s", _th(delta_s=0), "> 0"),
+    ("thresholds", "good_t", "good_s", _th(delta_m=-1), "> 0"),
     ("thresholds", "nocol", "good_s", [], "lacks columns"),
     ("thresholds", "nan", "good_s", [], "NaN"),
     ("thresholds", "good_t", "nan", [], "NaN"),
-    ("thresholds", "good_t", "good_s", ["--delta-m", "[1, 2]"], "1 K values"),
-    ("thresholds", "good_t", "good_s", ["--delta-m", "big"], "'auto', a number"),
+    ("thresholds", "good_t", "good_s", _th(delta_m=[1, 2]), "1 K values"),
+    ("thresholds", "good_t", "good_s", _th(delta_m="big"), "'auto', a number"),
+    ("thresholds", "good_t", "good_s", _th(delta_mm=1), "unknown images.<E>.thresholds config keys ['delta_mm']"),
     ("thresholds", "good_t", "missing", [], "not found"),
 ]
 
@@ -576,7 +587,8 @@ def test_bad_inputs_exit_2_without_output(tmp_path, capsys, cmd, a, b, extra, ms
     )
     out = tmp_path / "out" / "result.parquet"
     rc = main(
-        [cmd, "--train-nn", str(files[a]), "--sample-nn", str(files[b]), *extra, "--out", str(out)]
+        [cmd, "--experiment", "e", "--train-nn", str(files[a]), "--sample-nn", str(files[b]), *extra,
+         "--out", str(out)]  # fmt: skip
     )
     err = capsys.readouterr().err
     assert rc == 2
@@ -587,7 +599,8 @@ def test_bad_inputs_exit_2_without_output(tmp_path, capsys, cmd, a, b, extra, ms
 
 def test_fractions_missing_table_exit_2(tmp_path, capsys):
     out = tmp_path / "fr.parquet"
-    rc = main(["fractions", "--classes", str(tmp_path / "nope.parquet"), "--out", str(out)])
+    rc = main(["fractions", "--experiment", "e", "--classes", str(tmp_path / "nope.parquet"),
+               "--out", str(out)])  # fmt: skip
     assert rc == 2 and "not found" in capsys.readouterr().err
     assert not out.exists()
 

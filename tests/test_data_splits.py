@@ -37,7 +37,7 @@ def images(n=30, seed=0):
 
 def split_args(root, out, max_k=12, seed=3407, dataset="mnist"):
     return [
-        "split", "--dataset", dataset, "--data-root", str(root), "--seed", str(seed),
+        "split", "--dataset", dataset, "--data-root", str(root), "--split-seed", str(seed),
         "--experiment", "exp", "--max-k", str(max_k),
         "--out-split", str(out / "exp" / "split.parquet"),
         "--out-pool", str(out / "exp" / "train_pool.npy"),

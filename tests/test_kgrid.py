@@ -129,7 +129,7 @@ def test_kgrid_table_rule_and_overrides():
     assert grid_from_table(over) == dense_grid(1000, 8000, 50000)
     with pytest.raises(ValueError, match="expected the sweep K"):
         kgrid_table("e", fractions_frame(curve), n, KGridConfig(), sweep_ks=[500, 1000])
-    with pytest.raises(ValueError, match="unknown kgrid config keys"):
+    with pytest.raises(ValueError, match=r"unknown images\.<E>\.kgrid config keys \[.sparse_begin.\]"):
         KGridConfig.from_dict({"sparse_begin": 500})
 
 
@@ -157,7 +157,7 @@ def test_kgrid_command_writes_table_and_json(tmp_path, capsys):
     curve, _ = PAPER_SHAPED["cifar10"]
     fractions_frame(curve).to_parquet(tmp_path / "fractions.parquet")
     args = ["kgrid", "--experiment", "cifar10_nf64", "--fractions", str(tmp_path / "fractions.parquet"),
-            "--n", "50000", "--sweep-ks", *map(str, curve), "--config", '{"sparse_start": 500}',
+            "--n", "50000", "--sweep-ks", *map(str, curve), "--kgrid-config", '{"sparse_start": 500}',
             "--out", str(tmp_path / "kgrid.parquet"), "--json-out", str(tmp_path / "kgrid.json")]  # fmt: skip
     assert main(args) == 0
     info = json.loads((tmp_path / "kgrid.json").read_text())

@@ -133,13 +133,13 @@ def test_cli_writes_table(tmp_path):
             str(tmp_path / "train.npy"),
             "--queries",
             str(tmp_path / "s.npy"),
-            "--k",
-            "3",
+            "--neighbors-config",
+            '{"k": 3}',
             "--reference-limit",
             "30",
             "--experiment",
             "e",
-            "--K",
+            "--k",
             "30",
             "--out",
             str(out),
@@ -153,7 +153,7 @@ def test_cli_writes_table(tmp_path):
 
 def _bad(tmp_path, capsys, args, match):
     out = tmp_path / "out.parquet"
-    rc = memgen_main(["neighbors", *args, "--out", str(out)])
+    rc = memgen_main(["neighbors", "--experiment", "e", "--k", "10", *args, "--out", str(out)])
     assert rc == 2 and match in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".out.parquet*"))
 
@@ -185,13 +185,14 @@ def test_cli_bad_inputs(tmp_path, capsys):
     )
     _bad(tmp_path, capsys, [*ref, "--queries", str(tmp_path / "nan.npy")], "NaN or inf")
     _bad(tmp_path, capsys, ["--reference", str(tmp_path / "inf.npy")], "NaN or inf")
-    _bad(tmp_path, capsys, [*ref, "--k", "11"], "k = 11")
-    _bad(tmp_path, capsys, [*ref, "--k", "10", "--exclude-self"], "query itself is excluded")
-    with pytest.raises(SystemExit) as exc:  # argparse rejects an unknown metric (exit 2)
-        memgen_main(
-            ["neighbors", *ref, "--metric", "lpips-foo", "--out", str(tmp_path / "out.parquet")]
-        )
-    assert exc.value.code == 2 and "lpips-foo" in capsys.readouterr().err
-    assert not (tmp_path / "out.parquet").exists()
+    _bad(tmp_path, capsys, [*ref, "--neighbors-config", '{"k": 11}'], "k = 11")
+    _bad(tmp_path, capsys, [*ref, "--neighbors-config", '{"k": 10}', "--exclude-self"],
+         "query itself is excluded")  # fmt: skip
+    # the count of one job may only lower the section's k (fewer neighbours exist), never raise it
+    _bad(tmp_path, capsys, [*ref, "--n-neighbors", "6"], "--n-neighbors must lie in [1, neighbors.k = 5]")
+    # an unknown metric is refused by the section, before any array is read
+    _bad(tmp_path, capsys, [*ref, "--neighbors-config", '{"metric": "lpips-foo"}'], "'lpips-foo'")
+    _bad(tmp_path, capsys, [*ref, "--neighbors-config", '{"metrc": "l2"}'],
+         "unknown images.<E>.neighbors config keys ['metrc']")  # fmt: skip
     with pytest.raises(ValueError, match="unknown metric"):
         search(a, None, "cosine", 1)

@@ -93,17 +93,25 @@ def test_hostile_strings_reach_commands_verbatim_and_run_nothing(tmp_path):
     for call in by_cmd["split"] + by_cmd["split-check"]:
         assert f"--data-root={HOSTILE['data_root']}" in call["argv"]
         assert f"--path={HOSTILE['path']}" in call["argv"]
-    [circle_fig] = by_cmd["circle-figure"]
-    assert circle_fig["style"] == HOSTILE["style"]
-    for name in ("basins-figure", "curvature-figure", "energy-figure"):  # --plots-config JSON
-        plots = [json.loads(c["argv"][c["argv"].index("--plots-config") + 1]) for c in by_cmd[name]]
-        assert [p["style"] for p in plots] == [HOSTILE["style"]], name
+    figure_cmds = ("circle-figure", "basins-figure", "curvature-figure", "energy-figure",
+                   "classify-figure")  # fmt: skip
+    for name in figure_cmds:
+        assert [_style_of(c) for c in by_cmd[name]] == [HOSTILE["style"]], name
     [classify_fig] = by_cmd["classify-figure"]
-    assert f"--style={HOSTILE['style']}" in classify_fig["argv"]
+    assert classify_fig["style"] is None, "the plots section travels as --plots-config only"
     for name, flag in (("curvature", "--curvature-config"), ("energy", "--energy-config")):
         for call in by_cmd[name]:
             cfg = json.loads(call["argv"][call["argv"].index(flag) + 1])
             assert cfg["device"] == HOSTILE["device"]
+
+
+def _style_of(call: dict) -> str | None:
+    """plots.style as a figure command received it: inside --plots-config (the contract), or in
+    the environment (figure rules not switched to --plots-config yet)."""
+    argv = call["argv"]
+    if "--plots-config" in argv:
+        return json.loads(argv[argv.index("--plots-config") + 1])["style"]
+    return call["style"]
 
 
 def test_empty_path_is_passed_as_an_empty_argument(tmp_path):
@@ -135,11 +143,14 @@ def test_restricted_string_keys_refuse_metacharacters_before_running(tmp_path, b
 def test_unknown_figure_style_is_a_one_line_error(monkeypatch, tmp_path, capsys):
     from memgen.cli import main
 
-    monkeypatch.setenv("MEMGEN_FIGURE_STYLE", HOSTILE["style"])
     monkeypatch.chdir(tmp_path)
-    rc = main(["config-docs", "--schemas", str(TINY.parents[2] / "workflow" / "schemas"),
-               "--out", str(tmp_path / "c.md")])  # fmt: skip
+    missing = str(tmp_path / "none.parquet")  # the style is refused before any input is read
+    rc = main(["classify-figure", "--experiment", "e", "--plots-config",
+               json.dumps({"style": HOSTILE["style"]}), "--fractions", missing, "--histograms", missing,
+               "--thresholds", missing, "--classes", missing, "--train-nn", missing,
+               "--sample-nn", missing, "--samples", missing, "--pool", missing,
+               "--out-dir", str(tmp_path / "figs")])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "plots.style" in err and "not a matplotlib style" in err
-    assert _no_markers(tmp_path) == []
+    assert _no_markers(tmp_path) == [] and not (tmp_path / "figs").exists()

@@ -7,6 +7,8 @@ and a Gaussian fit of real digits (must be ~0 % memorized)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -171,12 +173,15 @@ def test_pool_null_cli_lpips_uses_the_neighbour_search(tmp_path):
     pool[5] = pool[2]
     np.save(tmp_path / "pool.npy", pool)
     out, nn = tmp_path / "null.parquet", tmp_path / "nn.parquet"
-    common = ["--metric", "lpips-alex", "--random-backbone", "--device", "cpu"]
+    common = ["--random-backbone"]
+    section = {"metric": "lpips-alex", "device": "cpu"}
     torch.manual_seed(0)  # the random backbone is drawn from torch's generator: the same in both
     assert main(["pool-null", "--pool", str(tmp_path / "pool.npy"), "--min-size", "3",
+                 "--neighbors-config", json.dumps(section),
                  "--experiment", "x", "--out", str(out), *common]) == 0
     torch.manual_seed(0)
-    assert main(["neighbors", "--reference", str(tmp_path / "pool.npy"), "--exclude-self", "--k", "1",
+    assert main(["neighbors", "--reference", str(tmp_path / "pool.npy"), "--exclude-self",
+                 "--neighbors-config", json.dumps({**section, "k": 1}), "--experiment", "x", "--k", "12",
                  "--out", str(nn), *common]) == 0
     null, ref = read_parquet(out), read_parquet(nn)
     assert sorted(null["n"].unique()) == [3, 6, 12]
@@ -197,7 +202,7 @@ def test_thresholds_cli_with_null_and_manual_fpr(tmp_path):
             df, _ = search(ref, None if ex else samples, "l2", 2, exclude_self=ex, progress=False)
             df["K"] = k
             write_parquet(df, tmp_path / f"{name}{k}.parquet")
-    base = ["thresholds", "--train-nn", str(tmp_path / "t4.parquet"), str(tmp_path / "t300.parquet"),
+    base = ["thresholds", "--experiment", "e", "--train-nn", str(tmp_path / "t4.parquet"), str(tmp_path / "t300.parquet"),
             "--sample-nn", str(tmp_path / "s4.parquet"), str(tmp_path / "s300.parquet"),
             "--null", str(tmp_path / "null.parquet")]
     assert main([*base, "--out", str(tmp_path / "auto.parquet")]) == 0
@@ -208,7 +213,7 @@ def test_thresholds_cli_with_null_and_manual_fpr(tmp_path):
     assert {"fpr_m", "fpr_s", "valley_delta_m", "null_closest", "null_quantile"} <= set(th.columns)
     # A manual value below the closest real pair has a false-positive rate of exactly 0.
     small = 0.5 * th["null_closest"].iloc[0]
-    assert main([*base, "--delta-m", str(small), "--delta-s", str(small),
+    assert main([*base, "--thresholds-config", json.dumps({"delta_m": small, "delta_s": small}),
                  "--out", str(tmp_path / "manual.parquet")]) == 0
     man = read_parquet(tmp_path / "manual.parquet")
     assert set(man["method"]) == {"manual"} and (man["fpr_m"] == 0).all() and (man["fpr_s"] == 0).all()

@@ -15,15 +15,39 @@ class: it needs no threshold, so its fractions compare directly with those paper
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from memgen.classes import CLASSES
+from memgen.sections import Section, section
+from memgen.thresholds import ThresholdsConfig
 
 GAP_CLASS = "memorized_gap"  # the gap-ratio criterion's memorized fraction (fractions table only)
 GAP_RATIO = 1 / 3
 NN_COLUMNS = {"query", "rank", "ref_index", "distance"}
+
+
+@section("images.*.classify")
+@dataclass(frozen=True)
+class ClassifyConfig(Section):
+    """The ``classify`` config section: class ranking, bootstrap of the fractions, histograms."""
+
+    generalized_order: str = "desc"  # desc = most generalized first (official code) | asc
+    n_bootstrap: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+    hist_bins: int = 60
+    examples_per_class: int = 1
+    impl_version: int = 2
+
+    def __post_init__(self):
+        if self.generalized_order not in ("desc", "asc"):
+            raise ValueError(
+                f"classify.generalized_order must be 'desc' or 'asc', got {self.generalized_order!r}"
+            )
 
 
 def nearest_distance(nn: pd.DataFrame, what: str) -> pd.Series:
@@ -110,7 +134,7 @@ def classify_table(
     sample_nn: pd.DataFrame,
     delta_m: float,
     delta_s: float,
-    generalized_order: str = "desc",
+    generalized_order: str = ClassifyConfig.generalized_order,
 ) -> pd.DataFrame:
     """One row per sample: d_train, d_synth, class and its rank inside the class (SPEC §5.5)."""
     d_train = nearest_distance(train_nn, "training")
@@ -141,7 +165,9 @@ def classify_table(
     return add_class_ranks(df, generalized_order)
 
 
-def add_class_ranks(df: pd.DataFrame, generalized_order: str = "desc") -> pd.DataFrame:
+def add_class_ranks(
+    df: pd.DataFrame, generalized_order: str = ClassifyConfig.generalized_order
+) -> pd.DataFrame:
     """rank_in_class (0 = most typical): memorized by d_train asc, spurious by d_synth asc,
     generalized by d_synth desc (official code; `asc` = the paper's wording)."""
     df = df.copy()
@@ -164,9 +190,9 @@ def add_class_ranks(df: pd.DataFrame, generalized_order: str = "desc") -> pd.Dat
 
 def fractions_with_ci(
     classes: pd.Series,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    n_resamples: int = ClassifyConfig.n_bootstrap,
+    confidence: float = ClassifyConfig.confidence,
+    seed: int = ClassifyConfig.seed,
     classes_order=CLASSES,
 ) -> list[dict]:
     """Fraction of each class with a percentile bootstrap CI over samples (scipy.stats.bootstrap)."""
@@ -191,7 +217,12 @@ def fractions_with_ci(
     return rows
 
 
-def gap_fraction(df: pd.DataFrame, n_resamples=1000, confidence=0.95, seed=0) -> dict:
+def gap_fraction(
+    df: pd.DataFrame,
+    n_resamples: int = ClassifyConfig.n_bootstrap,
+    confidence: float = ClassifyConfig.confidence,
+    seed: int = ClassifyConfig.seed,
+) -> dict:
     """Fractions row of the gap-ratio criterion (d_1/d_2 < 1/3); NaN without a second neighbour."""
     ratio = df["gap_ratio"].to_numpy(float) if "gap_ratio" in df.columns else np.array([np.nan])
     if len(ratio) == 0 or np.isnan(ratio).any():
@@ -228,8 +259,12 @@ def delta_sweep(tables: dict[int, pd.DataFrame], scales) -> list[dict]:
     return rows
 
 
-def sensitivity(df: pd.DataFrame, scales=(0.8, 1.2)) -> list[dict]:
-    """Fractions with each threshold scaled (the other fixed), plus the base thresholds (scale 1)."""
+def sensitivity(df: pd.DataFrame, scales=None) -> list[dict]:
+    """Fractions with each threshold scaled (the other fixed), plus the base thresholds (scale 1).
+
+    ``scales``: the factors (default: the thresholds section's ``sensitivity``)."""
+    if scales is None:
+        scales = ThresholdsConfig().sensitivity
     dm, ds = float(df["delta_m"].iloc[0]), float(df["delta_s"].iloc[0])
     rows = []
     variants = [("base", 1.0, dm, ds)]
@@ -244,7 +279,9 @@ def sensitivity(df: pd.DataFrame, scales=(0.8, 1.2)) -> list[dict]:
     return rows
 
 
-def histogram_rows(df: pd.DataFrame, edges: np.ndarray, floor: float = 1e-4) -> list[dict]:
+def histogram_rows(
+    df: pd.DataFrame, edges: np.ndarray, floor: float = ThresholdsConfig.floor
+) -> list[dict]:
     """Counts of log10 d_train (olive) and log10 d_synth (grey) in shared bins."""
     rows = []
     for col in ("d_train", "d_synth"):

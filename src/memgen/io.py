@@ -24,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from memgen.plots import use_style  # noqa: F401  (figure code imported it from here)
+
 PROVENANCE_KEY = b"memgen"
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -201,28 +203,14 @@ def torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def use_style(style: str | None) -> None:
-    """Apply the matplotlib style of config ``plots.style``; a name matplotlib does not know is a
-    one-line error naming the key (never a traceback)."""
-    if not style or style == "default":
-        return
-    import matplotlib.pyplot as plt
-
-    try:
-        plt.style.use(style)
-    except (OSError, ValueError) as err:
-        raise ValueError(
-            f"plots.style {style!r} is not a matplotlib style (use one of "
-            f"{', '.join(sorted(plt.style.available)[:8])}, ... or 'default'): {err}"
-        ) from err
-
-
 def save_figure(fig, stem: str | os.PathLike, dpi: int | None = None) -> list[Path]:
     """Save a matplotlib figure as ``<stem>.png`` and ``<stem>.pdf`` atomically.
 
-    ``dpi`` defaults to $MEMGEN_FIGURE_DPI (set by the figure rules from config ``plots.dpi``), else 150.
+    ``dpi`` defaults to the ``plots`` section the command applied (``memgen.plots.use_plots``).
     """
-    dpi = dpi or int(os.environ.get("MEMGEN_FIGURE_DPI", "150"))
+    from memgen.plots import active_plots
+
+    dpi = dpi or active_plots().dpi
     stem = Path(stem)
     out = []
     for ext in (".png", ".pdf"):

@@ -18,21 +18,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from memgen.classes import CLASSES
-from memgen.sections import check_keys, dataclass_fields
+from memgen.sections import Section, section
 
 # Pool sizes N of the readers whose size is known without reading the data (official train splits).
 POOL_SIZES = {"digits": 1797, "mnist": 60000, "fmnist": 60000, "cifar10": 50000,
               "lsun_church": 126227}  # fmt: skip
 
 
+@section("images.*.kgrid")
 @dataclass(frozen=True)
-class KGridConfig:
+class KGridConfig(Section):
     """The ``kgrid`` config section (defaults: the paper's 38-model grid from a sweep started at 500)."""
 
     sparse_start: int = 500
@@ -47,13 +47,8 @@ class KGridConfig:
     k2_above_min: float = 0.05
     impl_version: int = 1
 
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> KGridConfig:
-        check_keys("kgrid", cfg, dataclass_fields(cls))
-        return cls(**cfg)
 
-
-def sparse_grid(n: int, start: int = 500) -> list[int]:
+def sparse_grid(n: int, start: int = KGridConfig.sparse_start) -> list[int]:
     """The sweep K = start * 2^j below ``n``, plus ``n`` itself."""
     n, start = int(n), int(start)
     if start < 1:
@@ -111,7 +106,13 @@ def _segment(lo: int, hi: int, count: int) -> list[int]:
 
 
 def dense_grid(
-    k1: int, k2: int, n: int, n_low: int = 10, n_mid: int = 20, n_high: int = 10, k_min: int = 2
+    k1: int,
+    k2: int,
+    n: int,
+    n_low: int = KGridConfig.n_low,
+    n_mid: int = KGridConfig.n_mid,
+    n_high: int = KGridConfig.n_high,
+    k_min: int = KGridConfig.k_min,
 ) -> list[int]:
     """Linearly spaced K on [k_min, K1], [K1, K2], [K2, N]; n_low + n_mid + n_high - 2 values."""
     if not k_min < k1 < k2 < n:

@@ -15,6 +15,7 @@ import logging
 import mmap
 import os
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,11 +24,34 @@ import torch
 from .device import resolve_device
 from .embeddings import LpipsEmbedder, embed_array, to_unit_block
 from .io import preallocate
+from .sections import Section, section
 
 log = logging.getLogger(__name__)
 from memgen.metrics import METRICS  # noqa: E402  (re-exported)
 
 BLOCK_BYTES = 256 * 2**20  # float32 bytes per streamed block of rows (query or reference)
+
+
+@section("images.*.neighbors")
+@dataclass(frozen=True)
+class NeighborsConfig(Section):
+    """The ``neighbors`` config section: distance, neighbours kept per sample, search device."""
+
+    metric: str = "l2"  # l2 | lpips-alex | lpips-vgg | lpips-squeeze
+    k: int = 5  # neighbours stored per sample (classification uses the first)
+    batch_size: int = 256  # images per LPIPS embedding batch (memory only)
+    device: str = "auto"  # auto | cpu | cuda
+    impl_version: int = 1
+
+    def __post_init__(self):
+        if self.metric not in METRICS:
+            raise ValueError(f"neighbors.metric must be one of {list(METRICS)}, got {self.metric!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"neighbors.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.k < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"neighbors.k and neighbors.batch_size must be >= 1, got {self.k}, {self.batch_size}"
+            )
 
 
 class Rows:
@@ -199,8 +223,8 @@ def search(
     k: int,
     exclude_self: bool = False,
     reference_limit: int | None = None,
-    device: str = "auto",
-    batch_size: int = 256,
+    device: str = NeighborsConfig.device,
+    batch_size: int = NeighborsConfig.batch_size,
     pretrained_backbone: bool = True,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, dict]:

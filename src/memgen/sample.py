@@ -14,7 +14,6 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,21 +23,22 @@ from memgen.io import atomic_path, config_hash, preallocate, set_aside, write_pa
 from memgen.models import WEIGHT_FILES, check_model_dir, load_eps_model
 from memgen.samplers import ddim_from, ddpm_ancestral
 from memgen.schedules import DDPMSchedule
-from memgen.sections import check_keys, dataclass_fields
+from memgen.sections import Section, section
 
 log = logging.getLogger(__name__)
 
 
+@section("images.*.sample")
 @dataclass(frozen=True)
-class SampleConfig:
+class SampleConfig(Section):
     """The ``sample`` config section (defaults = paper: 4 K samples, DDPM-1000, SPEC §4.5)."""
 
-    ratio: float = 4.0
+    ratio: float = 4
     min: int = 0
     max: int | None = None
     sampler: str = "ddpm"  # ddpm (ancestral) | ddim
     steps: int = 1000
-    eta: float = 0.0
+    eta: float = 0
     clip: bool = True
     shard_size: int = 512
     seed: int = 3407
@@ -46,13 +46,9 @@ class SampleConfig:
     device: str = "auto"
     impl_version: int = 1
 
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> SampleConfig:
-        check_keys("sample", cfg, dataclass_fields(cls))
-        out = cls(**cfg)
-        if out.sampler not in ("ddpm", "ddim"):
-            raise ValueError(f"sample.sampler must be 'ddpm' or 'ddim', got {out.sampler!r}")
-        return out
+    def __post_init__(self):
+        if self.sampler not in ("ddpm", "ddim"):
+            raise ValueError(f"sample.sampler must be 'ddpm' or 'ddim', got {self.sampler!r}")
 
     def n_samples(self, k: int) -> int:
         """|S| = ratio x K, raised to ``min`` and capped at ``max`` (demo: min(4K, 1000))."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from memgen.classes import CLASSES, TRAINING
-from memgen.sections import check_keys, dataclass_fields
+from memgen.sections import Section, check_keys, dataclass_fields, section
 
 # SPEC §5.5 ranking: class -> (column, ascending). Generalized descending follows the code (D9).
 DEFAULT_RANKING = {
@@ -28,9 +28,13 @@ DEFAULT_RANKING = {
 }
 
 
+@section("images.*.analysis")
 @dataclass(frozen=True)
-class AnalysisConfig:
-    """The ``analysis`` config section (defaults = paper / SPEC §11)."""
+class AnalysisConfig(Section):
+    """The ``analysis`` config section (defaults = paper / SPEC §11).
+
+    A partial ``ranking`` (one class, or only ``ascending``) is merged into the default ranking.
+    """
 
     n_train_points: int = 512
     max_per_class: int = 512
@@ -40,7 +44,7 @@ class AnalysisConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> AnalysisConfig:
-        check_keys("analysis", cfg, dataclass_fields(cls))
+        check_keys(cls.SECTION, cfg, dataclass_fields(cls))
         cfg = dict(cfg)
         ranking = {k: dict(v) for k, v in DEFAULT_RANKING.items()}
         for name, rule in (cfg.pop("ranking", None) or {}).items():
@@ -48,6 +52,7 @@ class AnalysisConfig:
                 raise ValueError(
                     f"analysis.ranking: unknown class {name!r}; use {list(CLASSES)}"
                 )
+            check_keys(f"{cls.SECTION}.ranking.{name}", rule, ("by", "ascending"))
             ranking[name].update(rule)
         return cls(ranking=ranking, **cfg)
 

@@ -26,18 +26,78 @@ whose entries are numbers or "auto"); `method_m`/`method_s` say which rule made 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
+from memgen.sections import Section, section
+
+
+@section("images.*.thresholds")
+@dataclass(frozen=True)
+class ThresholdsConfig(Section):
+    """The ``thresholds`` config section: how delta_m / delta_s are chosen, and the scale factors of
+    the sensitivity, sweep and band tables that are drawn from them."""
+
+    delta_m: Any = "auto"  # "auto", a number, or a per-K list of numbers / "auto"
+    delta_s: Any = "auto"
+    method: str = "null-quantile"  # null-quantile | valley
+    null_alpha: float = 0.005  # quantile of the real leave-one-out distances
+    null_duplicates: str = "drop"  # drop | keep exact duplicate pool images in the null
+    delta_s_null: str = "pool"  # "pool": delta_s = delta_m; "size-matched": null of min(|S|, N) images
+    sweep: list[float] = field(
+        default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5]
+    )
+    band: list[float] = field(default_factory=lambda: [0.8, 1.2])
+    floor: float = 1.0e-4  # distances below this count as exact copies (log10 floor)
+    bins: int = 80
+    smoothing: float = 2.0  # Gaussian sigma, in bins
+    sensitivity: list[float] = field(default_factory=lambda: [0.8, 1.2])
+    impl_version: int = 2
+
+    def __post_init__(self):
+        choices = {"method": ("null-quantile", "valley"), "null_duplicates": ("drop", "keep"),
+                   "delta_s_null": ("pool", "size-matched")}  # fmt: skip
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(
+                    f"thresholds.{key} must be one of {list(allowed)}, got {getattr(self, key)!r}"
+                )
+        for key in ("delta_m", "delta_s"):
+            value = getattr(self, key)
+            for v in value if isinstance(value, list) else [value]:
+                if v == "auto":
+                    continue
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise ValueError(
+                        f"thresholds.{key} must be 'auto', a number or a per-K list of numbers / "
+                        f"'auto', got {value!r}"
+                    )
+                if not v > 0:
+                    raise ValueError(f"thresholds.{key} must be > 0, got {v}")
+
+    def manual(self, key: str) -> float | None:
+        """``delta_m`` / ``delta_s`` when it is one number for every K, else None."""
+        value = getattr(self, key)
+        return None if value == "auto" or isinstance(value, list) else float(value)
+
+    def valley(self) -> ValleyConfig:
+        return ValleyConfig(floor=self.floor, bins=self.bins, smoothing=self.smoothing)
+
+    def null(self) -> NullConfig:
+        return NullConfig(alpha=self.null_alpha, delta_s_null=self.delta_s_null)
+
 
 @dataclass(frozen=True)
 class ValleyConfig:
-    floor: float = 1e-4  # distances below this count as exact copies (log10 floor)
-    bins: int = 80
-    smoothing: float = 2.0  # Gaussian sigma, in bins
-    min_prominence: float = 0.05  # relative to the highest peak
+    """Parameters of the pooled-valley rule (the valley keys of :class:`ThresholdsConfig`)."""
+
+    floor: float = ThresholdsConfig.floor
+    bins: int = ThresholdsConfig.bins
+    smoothing: float = ThresholdsConfig.smoothing
+    min_prominence: float = 0.05  # relative to the highest peak (not a config key)
 
 
 @dataclass
@@ -132,8 +192,10 @@ def resolve_override(spec, ks: list[int], k: int):
 
 @dataclass(frozen=True)
 class NullConfig:
-    alpha: float = 0.005  # quantile of the real leave-one-out distances
-    delta_s_null: str = "pool"  # "pool": delta_s = delta_m; "size-matched": null of min(|S|, N) images
+    """Parameters of the null-quantile rule (the null keys of :class:`ThresholdsConfig`)."""
+
+    alpha: float = ThresholdsConfig.null_alpha
+    delta_s_null: str = ThresholdsConfig.delta_s_null
 
 
 # Below this ratio of the null's alpha-quantile to its median, the low tail is probably set by

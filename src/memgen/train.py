@@ -35,22 +35,57 @@ from memgen.models import build_model, check_model_dir
 from memgen.models.pipeline_files import write_pipeline_files
 from memgen.optim import FusedAdamStep, clip_grad_norm_
 from memgen.schedules import DDPMSchedule
-from memgen.sections import check_keys, dataclass_fields
+from memgen.sections import Section, section
 
 log = logging.getLogger(__name__)
 DONE_FILE = "memgen_train.json"  # written into the model dir: marks it complete + its config hash
 
 
+@section("images.*.model")
 @dataclass(frozen=True)
-class TrainConfig:
-    """The ``train`` config section (defaults = paper values, SPEC §4.4)."""
+class ModelConfig(Section):
+    """The ``model`` config section: the epsilon-network (``kind`` unet or mlp).
 
-    iterations: int = 500_000
+    ``build_model`` receives it as a plain mapping (``to_dict()``) so the network, and the training
+    fingerprint of a model trained from the workflow's full section, are unchanged. UNet keys left
+    ``None`` take the preset's value; the mlp keys are ignored by the UNet and the other way round.
+    """
+
+    kind: str = "unet"  # unet | mlp
+    preset: str | None = None
+    nf: int | None = None
+    width_scale: float = 1
+    ch_mult: list[int] | None = None
+    attn_resolutions: list[int] | None = None
+    layers_per_block: int | None = None
+    mid_attention: bool | None = None
+    dropout: float | None = None
+    width: int = 128
+    blocks: int = 3
+    time_embed_dim: int = 128
+    reuse: str | None = None  # another experiment whose models are sampled instead (workflow only)
+    impl_version: int = 1
+
+    def __post_init__(self):
+        if self.kind not in ("unet", "mlp"):
+            raise ValueError(f"model.kind must be 'unet' or 'mlp', got {self.kind!r}")
+
+
+@section("images.*.train")
+@dataclass(frozen=True)
+class TrainConfig(Section):
+    """The ``train`` config section (defaults = paper values, CIFAR-10 iterations).
+
+    The workflow resolves the per-K keys (iterations, batch_size, lr, ema_decay: a value or a list
+    aligned with ks) to the value of one K before a job gets the section.
+    """
+
+    iterations: int = 500000
     batch_size: int = 128
-    lr: float = 2e-4
+    lr: float = 0.0002
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
-    adam_eps: float = 1e-8
+    adam_eps: float = 1.0e-8
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
     ema_warmup: bool = False  # decay_s = min(decay, (1+s)/(10+s)) (digits demo), paper: constant
@@ -65,10 +100,16 @@ class TrainConfig:
     compile: bool = False
     impl_version: int = 1
 
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
-        check_keys("train", cfg, dataclass_fields(cls))
-        return cls(**cfg)
+    def __post_init__(self):
+        for key in ("iterations", "batch_size", "lr", "ema_decay"):
+            if isinstance(getattr(self, key), (list, tuple)):
+                raise ValueError(
+                    f"train.{key} is a per-K list; a single training run takes the value of its K"
+                )
+        if self.batching not in ("epochs", "replacement"):
+            raise ValueError(
+                f"train.batching must be 'epochs' or 'replacement', got {self.batching!r}"
+            )
 
     def numeric_dict(self) -> dict[str, Any]:
         """Keys that change the trained weights (bookkeeping keys excluded) for resume checks."""

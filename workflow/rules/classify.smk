@@ -21,13 +21,13 @@ rule classify:
         runtime=15,
         attempt=attempt_number,
     params:
-        cfg=classify_params,
+        classify=classify_json,
     shell:
         "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
-        "memgen classify --experiment {wildcards.E} --K {wildcards.k}"
-        " --train-nn {input.train_nn} --sample-nn {input.synth_nn}"
-        " --thresholds {input.thresholds}"
-        " --generalized-order {params.cfg[generalized_order]} --out {output} > {log} 2>&1"
+        "memgen classify --experiment {wildcards.E} --k {wildcards.k}"
+        " --classify-config {params.classify:q} --train-nn {input.train_nn}"
+        " --sample-nn {input.synth_nn} --thresholds {input.thresholds}"
+        " --out {output} > {log} 2>&1"
 
 
 rule fractions:
@@ -50,15 +50,13 @@ rule fractions:
         mem_mb=2000,
         runtime=15,
     params:
-        cfg=classify_fraction_params,
+        classify=fractions_classify_json,
+        thresholds=fractions_thresholds_json,
     shell:
-        "memgen fractions --experiment {wildcards.E} --classes {input}"
+        "memgen fractions --experiment {wildcards.E} --classify-config {params.classify:q}"
+        " --thresholds-config {params.thresholds:q} --classes {input}"
         " --out {output.fractions} --sensitivity-out {output.sensitivity}"
-        " --histograms-out {output.histograms} --scales {params.cfg[scales]}"
-        " --sweep-out {output.sweep} --sweep {params.cfg[sweep]}"
-        " --n-bootstrap {params.cfg[n_bootstrap]} --confidence {params.cfg[confidence]}"
-        " --seed {params.cfg[seed]} --bins {params.cfg[hist_bins]}"
-        " --floor {params.cfg[floor]} > {log} 2>&1"
+        " --histograms-out {output.histograms} --sweep-out {output.sweep} > {log} 2>&1"
 
 
 rule classify_figure:
@@ -102,13 +100,14 @@ rule classify_figure:
     threads: 1
     params:
         cfg=classify_figure_params,
+        plots=plots_json,
         out_dir=output_dir,
     shell:
-        "memgen classify-figure --experiment {wildcards.E} --fractions {input.fractions}"
+        "memgen classify-figure --experiment {wildcards.E}"
+        " --classify-config {params.cfg[classify]:q} --thresholds-config {params.cfg[thresholds]:q}"
+        " --plots-config {params.plots:q} --fractions {input.fractions}"
         " --histograms {input.histograms} --thresholds {input.thresholds}"
-        " --sweep {input.sweep} --null {input.null} --band {params.cfg[band]}"
+        " --sweep-table {input.sweep} --null {input.null}"
         " --classes {input.classes} --train-nn {input.train_nn} --sample-nn {input.synth_nn}"
         " --samples {input.samples} --pool {input.pool} --critical-k {params.cfg[critical_k]}"
-        " --per-class {params.cfg[per_class]} --dpi {params.cfg[plots][dpi]}"
-        " --k-log {params.cfg[plots][k_log]} --style={params.cfg[plots][style]:q}"
         " --out-dir {params.out_dir} > {log} 2>&1"

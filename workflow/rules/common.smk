@@ -459,6 +459,18 @@ def plots_json(wildcards=None):
     return json.dumps(plot_params(), sort_keys=True)
 
 
+def section_json(E, section, keys=None, **resolved):
+    """JSON of experiment E's config section for a command's --<section>-config.
+
+    ``keys``: only these keys (the ones the command uses), so that a change of another key of the
+    section does not rerun the rule; ``resolved``: values the workflow decided (e.g. the device).
+    """
+    cfg = exp_cfg(E)[section]
+    cfg = {k: cfg[k] for k in keys} if keys is not None else dict(cfg)
+    cfg.update(resolved)
+    return json.dumps(cfg, sort_keys=True)
+
+
 wildcard_constraints:
     E="|".join(re.escape(e) for e in IMAGE_EXPS) or "NO_IMAGE_EXPERIMENT",
     k=r"\d+",

@@ -27,5 +27,5 @@ checkpoint kgrid:
         cfg=kgrid_json,
     shell:
         "memgen kgrid --experiment {wildcards.E} --fractions {input.fractions}"
-        " --n {params.n} --sweep-ks {params.sweep_ks} --config {params.cfg:q}"
+        " --n {params.n} --sweep-ks {params.sweep_ks} --kgrid-config {params.cfg:q}"
         " --out {output.table} --json-out {output.json} > {log} 2>&1"

@@ -23,17 +23,13 @@ rule neighbors_train:
         gpu=stage_gpus("neighbors"),
         attempt=attempt_number,
     params:
-        metric=lookup(dpath="images/{E}/neighbors/metric", within=config),
-        k=neighbors_k_train,
-        batch_size=lookup(dpath="images/{E}/neighbors/batch_size", within=config),
-        device=neighbors_device,
-        impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
+        neighbors=neighbors_json,
+        n_neighbors=neighbors_k_train,
     shell:
         "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
-        "memgen neighbors --reference {input.pool} --queries {input.samples}"
-        " --reference-limit {wildcards.k} --metric {params.metric} --k {params.k}"
-        " --batch-size {params.batch_size} --device {params.device}"
-        " --impl-version {params.impl_version} --experiment {wildcards.E} --K {wildcards.k}"
+        "memgen neighbors --experiment {wildcards.E} --k {wildcards.k}"
+        " --neighbors-config {params.neighbors:q} --n-neighbors {params.n_neighbors}"
+        " --reference {input.pool} --queries {input.samples} --reference-limit {wildcards.k}"
         " --out {output} > {log} 2>&1"
 
 
@@ -55,15 +51,10 @@ rule neighbors_synth:
         gpu=stage_gpus("neighbors"),
         attempt=attempt_number,
     params:
-        metric=lookup(dpath="images/{E}/neighbors/metric", within=config),
-        k=neighbors_k_synth,
-        batch_size=lookup(dpath="images/{E}/neighbors/batch_size", within=config),
-        device=neighbors_device,
-        impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
+        neighbors=neighbors_json,
+        n_neighbors=neighbors_k_synth,
     shell:
         "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
-        "memgen neighbors --reference {input.samples} --exclude-self"
-        " --metric {params.metric} --k {params.k}"
-        " --batch-size {params.batch_size} --device {params.device}"
-        " --impl-version {params.impl_version} --experiment {wildcards.E} --K {wildcards.k}"
-        " --out {output} > {log} 2>&1"
+        "memgen neighbors --experiment {wildcards.E} --k {wildcards.k}"
+        " --neighbors-config {params.neighbors:q} --n-neighbors {params.n_neighbors}"
+        " --reference {input.samples} --exclude-self --out {output} > {log} 2>&1"

@@ -103,8 +103,10 @@ def neighbors_k_synth(wildcards):
     return max(1, min(k, sample_count(wildcards.E, wildcards.k) - 1))
 
 
-def neighbors_device(wildcards):
-    return stage_device(wildcards.E, "neighbors")
+def neighbors_json(wildcards):
+    """The neighbors section of the search (device resolved)."""
+    E = wildcards.E
+    return section_json(E, "neighbors", device=stage_device(E, "neighbors"))
 
 
 # --- thresholds
@@ -114,27 +116,25 @@ def thresholds_cfg(E):
     return exp_cfg(E)["thresholds"]
 
 
-def thresholds_delta(wildcards, key):
-    value = thresholds_cfg(wildcards.E)[key]
-    return json.dumps(value) if isinstance(value, list) else str(value)
-
-
-def thresholds_delta_m(wildcards):
-    return thresholds_delta(wildcards, "delta_m")
-
-
-def thresholds_delta_s(wildcards):
-    return thresholds_delta(wildcards, "delta_s")
-
-
 def thresholds_ks(wildcards):
     return " ".join(str(k) for k in ks_of(wildcards.E))
 
 
-def thresholds_method(wildcards):
-    cfg = thresholds_cfg(wildcards.E)
-    keys = ("method", "null_alpha", "null_duplicates", "delta_s_null")
-    return {k: cfg[k] for k in keys + ("floor", "bins", "smoothing", "impl_version")}
+# Keys of the thresholds section that choose the thresholds; the sweep/band/sensitivity factors
+# only rescale them downstream (rules fractions and classify_figure), so they are not params here.
+THRESHOLDS_KEYS = ("delta_m", "delta_s", "method", "null_alpha", "null_duplicates",
+                   "delta_s_null", "floor", "bins", "smoothing", "impl_version")  # fmt: skip
+
+
+def thresholds_json(wildcards):
+    return section_json(wildcards.E, "thresholds", THRESHOLDS_KEYS)
+
+
+def pool_null_json(wildcards):
+    """The neighbors section of the pool null: the same search, without the per-sample k."""
+    E = wildcards.E
+    keys = ("metric", "batch_size", "impl_version")
+    return section_json(E, "neighbors", keys, device=stage_device(E, "neighbors"))
 
 
 def null_source(E):
@@ -167,33 +167,25 @@ def classify_cfg(E):
     return exp_cfg(E)["classify"]
 
 
-def classify_params(wildcards):
-    cfg = classify_cfg(wildcards.E)
-    return {k: cfg[k] for k in ("generalized_order", "impl_version")}
+def classify_json(wildcards):
+    return section_json(wildcards.E, "classify", ("generalized_order", "impl_version"))
 
 
-def classify_fraction_params(wildcards):
-    cfg = classify_cfg(wildcards.E)
-    params = {
-        k: cfg[k]
-        for k in ("n_bootstrap", "confidence", "seed", "hist_bins", "impl_version")
-    }
-    params["floor"] = exp_cfg(wildcards.E)["thresholds"]["floor"]
-    params["scales"] = " ".join(
-        str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sensitivity"]
-    )
-    params["sweep"] = " ".join(
-        str(s) for s in exp_cfg(wildcards.E)["thresholds"]["sweep"]
-    )
-    return params
+def fractions_classify_json(wildcards):
+    keys = ("n_bootstrap", "confidence", "seed", "hist_bins", "impl_version")
+    return section_json(wildcards.E, "classify", keys)
+
+
+def fractions_thresholds_json(wildcards):
+    return section_json(wildcards.E, "thresholds", ("floor", "sensitivity", "sweep"))
 
 
 def classify_figure_params(wildcards):
+    E = wildcards.E
     return {
-        "plots": plot_params(),
-        "critical_k": " ".join(str(k) for k in critical_ks_of(wildcards.E)),
-        "per_class": classify_cfg(wildcards.E)["examples_per_class"],
-        "band": " ".join(str(s) for s in exp_cfg(wildcards.E)["thresholds"]["band"]),
+        "critical_k": " ".join(str(k) for k in critical_ks_of(E)),
+        "classify": section_json(E, "classify", ("examples_per_class",)),
+        "thresholds": section_json(E, "thresholds", ("band",)),
     }
 
 

@@ -44,7 +44,7 @@ rule split:
         impl_version=split_impl_version,
     shell:
         "memgen split --dataset {params.dataset} --data-root={params.data_root:q}"
-        " --path={params.path:q} --seed {params.seed} --experiment {wildcards.E}"
+        " --path={params.path:q} --split-seed {params.seed} --experiment {wildcards.E}"
         " --max-k {params.max_k} --out-split {output.split} --out-pool {output.pool}"
         " > {log} 2>&1"
 

@@ -22,16 +22,10 @@ rule pool_null:
         runtime=pool_null_runtime,
         gpu=stage_gpus("neighbors"),
     params:
-        metric=lookup(dpath="images/{E}/neighbors/metric", within=config),
-        batch_size=lookup(dpath="images/{E}/neighbors/batch_size", within=config),
-        device=neighbors_device,
-        # the null is the neighbour search on the pool: its numbers change with the neighbour code
-        impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
+        neighbors=pool_null_json,
     shell:
-        "memgen pool-null --pool {input.pool} --metric {params.metric}"
-        " --batch-size {params.batch_size} --device {params.device}"
-        " --impl-version {params.impl_version} --experiment {wildcards.E}"
-        " --out {output} > {log} 2>&1"
+        "memgen pool-null --experiment {wildcards.E} --neighbors-config {params.neighbors:q}"
+        " --pool {input.pool} --out {output} > {log} 2>&1"
 
 
 rule thresholds:
@@ -54,15 +48,8 @@ rule thresholds:
         runtime=15,
     params:
         ks=thresholds_ks,
-        delta_m=thresholds_delta_m,
-        delta_s=thresholds_delta_s,
-        method=thresholds_method,
+        thresholds=thresholds_json,
     shell:
-        "memgen thresholds --experiment {wildcards.E} --train-nn {input.train_nn}"
-        " --sample-nn {input.synth_nn} --ks {params.ks} --null {input.null}"
-        " --method {params.method[method]} --alpha {params.method[null_alpha]}"
-        " --null-duplicates {params.method[null_duplicates]}"
-        " --delta-s-null {params.method[delta_s_null]}"
-        " --delta-m {params.delta_m:q} --delta-s {params.delta_s:q}"
-        " --floor {params.method[floor]} --bins {params.method[bins]}"
-        " --smoothing {params.method[smoothing]} --out {output} > {log} 2>&1"
+        "memgen thresholds --experiment {wildcards.E} --thresholds-config {params.thresholds:q}"
+        " --train-nn {input.train_nn} --sample-nn {input.synth_nn} --ks {params.ks}"
+        " --null {input.null} --out {output} > {log} 2>&1"

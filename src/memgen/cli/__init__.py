@@ -2,7 +2,9 @@
 
 Each stage family lives in its own module under ``memgen.cli`` and exposes
 ``register(subparsers)``; this file only collects them. Subcommands parse arguments,
-call one library function and write outputs atomically (no math here).
+call one library function and write outputs atomically (no math here). Config reaches a
+command only as its sections (``--<name>-config``, see ``memgen.cli.common``), never through
+the environment; the environment sets only the thread count.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ STAGE_MODULES = [
     "memgen.cli.circle",
     "memgen.cli.data",
     "memgen.cli.train",
+    "memgen.cli.sample",
+    "memgen.cli.plan",
     "memgen.cli.neighbors",
     "memgen.cli.classify",
     "memgen.cli.basins",
@@ -82,10 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        # Figure rules pass config plots.style; only they import matplotlib here.
-        from memgen.io import use_style
-
-        use_style(os.environ.get("MEMGEN_FIGURE_STYLE"))
         result = args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         # Expected user-facing failures: one clear line, no traceback, non-zero exit.

@@ -64,30 +64,17 @@ def add_experiment_k(parser: argparse.ArgumentParser, k_help: str = "training-se
     parser.add_argument("--k", type=int, required=True, help=k_help)
 
 
-@section("plots")
-@dataclass(frozen=True)
-class PlotsConfig(Section):
-    """The ``plots`` config section: how every figure is drawn and saved."""
-
-    dpi: int = 150  # PNG resolution
-    k_log: bool = True  # log-scale K axes
-    style: str = "default"  # matplotlib style name
-
-
 def add_plots_argument(parser: argparse.ArgumentParser) -> None:
-    """``--plots-config JSON|@file``: the plots section of a figure command."""
-    add_section_argument(parser, "plots", "figure style (plots: dpi, k_log, style)", required=False)
+    """``--plots-config JSON|@file``: the ``plots`` section (style, dpi, k_log) of a figure command."""
+    add_section_argument(parser, "plots", "plots (figure style: style, dpi, k_log)", required=False)
 
 
-def apply_plots(args: argparse.Namespace) -> PlotsConfig:
-    """The plots section of a figure command, applied: a non-interactive backend (figures are only
-    written to files; no display needed) and the style. Returns it for ``save_figure(dpi=...)``
-    and the K axes (``k_log``)."""
+def apply_plots(args: argparse.Namespace):
+    """Build the ``plots`` section of ``args`` and apply it: a non-interactive backend (figure
+    commands only write files), its style and dpi. Returns it (``k_log`` for the K axes)."""
     import matplotlib
 
-    from memgen.io import use_style
+    from memgen.plots import PlotsConfig, use_plots
 
-    plots = section_arg(args, "plots", PlotsConfig)
     matplotlib.use("Agg")
-    use_style(plots.style)
-    return plots
+    return use_plots(section_arg(args, "plots", PlotsConfig))

@@ -6,9 +6,14 @@ import argparse
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from ..data import DATASETS
-
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="which reader to use")
+    # No `choices`: listing the readers would import memgen.data (numpy, tqdm) for every `--help`;
+    # an unknown name is refused by the reader lookup before anything is read.
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="which reader to use (config images.E.dataset: digits, mnist, fmnist, cifar10, "
+        "lsun_church, folder)",
+    )
     p.add_argument(
         "--data-root", required=True, help="folder holding the data sets (config data_root)"
     )
@@ -33,7 +38,9 @@ def register(subparsers) -> None:
         "(max K, H, W, C) in [-1, 1] in permutation order, so subset K = rows [:K].",
     )
     _common(p)
-    p.add_argument("--seed", type=int, required=True, help="permutation seed (config split_seed)")
+    p.add_argument(
+        "--split-seed", type=int, required=True, help="permutation seed (config split_seed)"
+    )
     p.add_argument("--experiment", required=True, help="experiment name written into the table")
     p.add_argument(
         "--max-k", type=int, required=True, help="largest K; the pool keeps that many rows"
@@ -61,7 +68,7 @@ def _split(args) -> int:
         args.dataset,
         args.data_root,
         args.path or None,
-        args.seed,
+        args.split_seed,
         args.experiment,
         args.max_k,
         args.out_split,

@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from memgen.cli.common import add_section_argument, section_arg
+
 log = logging.getLogger("memgen.kgrid")
 
 
@@ -21,7 +23,7 @@ def _kgrid(args: argparse.Namespace) -> int:
     from memgen.io import read_parquet, write_parquet
     from memgen.kgrid import KGridConfig, grid_from_table, kgrid_table
 
-    cfg = KGridConfig.from_dict(_json(args.config, "--config") if args.config else {})
+    cfg = section_arg(args, "kgrid", KGridConfig)
     df = kgrid_table(args.experiment, read_parquet(args.fractions), args.n, cfg,
                      sweep_ks=args.sweep_ks)  # fmt: skip
     grid = grid_from_table(df)
@@ -29,7 +31,7 @@ def _kgrid(args: argparse.Namespace) -> int:
              df["K1"].iloc[0], df["K1_source"].iloc[0], df["K2"].iloc[0], df["K2_source"].iloc[0],
              args.n, len(grid), grid)  # fmt: skip
     write_parquet(df, args.out, sort_by=["K"], provenance={
-        "experiment": args.experiment, "kgrid": cfg.__dict__, "fractions": str(args.fractions),
+        "experiment": args.experiment, "kgrid": cfg.to_dict(), "fractions": str(args.fractions),
         "N": args.n, "sweep_ks": args.sweep_ks})  # fmt: skip
     if args.json_out:
         from memgen.io import atomic_path
@@ -78,7 +80,7 @@ def register(subparsers) -> None:
     p.add_argument("--n", type=int, required=True, help="data set size N (last K of the grid)")
     p.add_argument("--sweep-ks", type=int, nargs="+", default=None,
                    help="the sweep's K; the fractions must be exactly these")  # fmt: skip
-    p.add_argument("--config", default=None, help="kgrid section as JSON (sparse_start, n_low, ...)")
+    add_section_argument(p, "kgrid", "kgrid (sparse_start, n_low, n_mid, n_high, k1, k2, ...)", False)
     p.add_argument("--out", required=True, help="output: kgrid.parquet")
     p.add_argument("--json-out", default=None,
                    help="optional output: the grid, K1, K2 and N as JSON (read by the workflow)")  # fmt: skip
