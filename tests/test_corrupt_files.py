@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import memgen.train as train_mod
+import memgen.training as training_mod
 from memgen.checkpoint import UnsafeFileError, load_resumable, load_tensors
 from memgen.cli import main
 from memgen.io import DiskFullError, torch_save
@@ -215,14 +215,14 @@ def test_real_small_file_system_says_no_space_left(tmp_path):
 
 
 def test_final_checkpoint_on_a_full_disk_keeps_the_model(tmp_path, reference, monkeypatch, caplog):
-    real = train_mod.save_resumable
+    real = training_mod.save_resumable
 
     def failing_final(state, path):
         if state["step"] == 100:
             raise DiskFullError(f"no space left on {Path(path).parent}")
         return real(state, path)
 
-    monkeypatch.setattr(train_mod, "save_resumable", failing_final)
+    monkeypatch.setattr(training_mod, "save_resumable", failing_final)
     with caplog.at_level(logging.WARNING):
         weights = _train(tmp_path, 100)
     assert "final checkpoint" in caplog.text and "no space left" in caplog.text

@@ -11,7 +11,8 @@ from torch import nn
 from memgen.models import build_model
 from memgen.optim import FusedAdamStep, clip_grad_norm_
 from memgen.schedules import DDPMSchedule
-from memgen.train import EMA, BatchOrder, TrainConfig, seed_everything, train_model
+from memgen.train import EMA, TrainConfig, train_model
+from memgen.training import BatchOrder, seed_everything
 
 torch.set_num_threads(1)
 
@@ -80,7 +81,8 @@ def _plain_loop(data: torch.Tensor, model_cfg: dict, cfg: TrainConfig) -> dict[s
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
                            eps=cfg.adam_eps, weight_decay=0.0, fused=True)  # fmt: skip
-    order = BatchOrder(len(data), cfg.batch_size, cfg.batching, cfg.seed + 1)
+    mode = "epoch" if cfg.batching == "epochs" else cfg.batching
+    order = BatchOrder(len(data), cfg.batch_size, mode, cfg.seed + 1, drop_last=True)
     gen = torch.Generator().manual_seed(cfg.seed + 2)
     abar = DDPMSchedule().alphas_cumprod
     net.train()

@@ -59,3 +59,26 @@ def add_experiment_k(parser: argparse.ArgumentParser, k_help: str = "training-se
     """The two identifiers of every per-K command, spelt the same everywhere."""
     parser.add_argument("--experiment", required=True, help="experiment name (recorded in outputs)")
     parser.add_argument("--k", type=int, required=True, help=k_help)
+
+
+def add_plots_argument(parser: argparse.ArgumentParser) -> None:
+    """``--plots-config JSON|@file``: the ``plots`` section of a figure command."""
+    add_section_argument(parser, "plots", "plots (figure dpi, k_log, style)", required=False)
+
+
+class _Plots(argparse.Namespace):
+    """The ``plots`` section as a figure command sees it (attributes dpi, k_log, style)."""
+
+
+def apply_plots(args: argparse.Namespace) -> _Plots:
+    """Read ``--plots-config``, apply its matplotlib style, return it (``dpi`` for save_figure)."""
+    from memgen.io import use_style
+    from memgen.sections import check_keys
+
+    given = json_arg(getattr(args, "plots_config", None) or "{}", "--plots-config")
+    # The schema defaults of config.plots (dpi 150, log-scale K axes, matplotlib's default style).
+    plots = {"dpi": 150, "k_log": True, "style": "default"}
+    check_keys("plots", given, plots)
+    plots.update(given)
+    use_style(plots["style"])
+    return _Plots(**plots)
