@@ -95,12 +95,13 @@ def test_crafted_circle_model_is_refused_with_one_line(tmp_path, capsys, zip_for
     with pytest.raises(UnsafeFileError):
         load_model(model)
     split = tmp_path / "split.parquet"
-    rc = main(["circle-data", "--pool-size", "50", "--pool-seed", "1", "--split-seed", "2",
-               "--ks", "2", "--pool-out", str(tmp_path / "pool.parquet"), "--split-out", str(split)])
+    data = '{"pool_size": 50, "pool_seed": 1, "split_seed": 2, "ks": [2]}'
+    rc = main(["circle-data", "--circle-config", data, "--pool-out", str(tmp_path / "pool.parquet"),
+               "--split-out", str(split)])  # fmt: skip
     assert rc == 0
     capsys.readouterr()
     rc = main(["circle-sample", "--model", "net", "--split", str(split), "--k", "2",
-               "--checkpoint", str(model), "--n-samples", "4", "--steps", "2",
+               "--checkpoint", str(model), "--sample-config", '{"n_samples": 4, "steps": 2}',
                "--out", str(tmp_path / "s.parquet")])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and str(model) in err[0] and "refusing to load" in err[0]

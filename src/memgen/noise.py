@@ -153,14 +153,14 @@ class DDPMSchedule(NoiseProcess):
     def perturb(self, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
         """x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise.
 
-        For (B,) indices both roots come from tables made once per device (the same float32 values
-        as a square root per step, which cost ~5 % of a small network's training step).
+        For (B,) indices both roots come from tables made once per device and dtype (the same
+        values as a square root per step, which cost ~5 % of a small network's training step).
         """
         if not isinstance(t, torch.Tensor):
             return super().perturb(x0, t, noise)
-        key = ("roots", str(t.device))
+        key = ("roots", str(t.device), x0.dtype)
         if key not in self._tables:
-            abar = self.alphas_cumprod.to(t.device)
+            abar = self.abar(t.device, x0.dtype)
             self._tables[key] = (abar.sqrt(), (1 - abar).sqrt())
         sqrt_abar, sqrt_1m_abar = self._tables[key]
         return _per_sample(sqrt_abar[t], x0) * x0 + _per_sample(sqrt_1m_abar[t], x0) * noise
