@@ -9,13 +9,13 @@ import time
 import numpy as np
 import torch
 
-from memgen.circle.cluster import ClusterConfig, cluster_samples
+from memgen.circle.cluster import CircleClusterConfig, cluster_samples
 from memgen.circle.data import make_pool, make_split, train_points
 from memgen.circle.energy import pf_ode_log_likelihood
 from memgen.circle.exact import ExactScore, energy_grid
-from memgen.circle.model import ModelConfig, build_model, score_fn
+from memgen.circle.model import CircleModelConfig, build_model, score_fn
 from memgen.circle.sampler import euler_maruyama
-from memgen.circle.train import TrainConfig, train
+from memgen.circle.train import CircleTrainConfig, train
 
 torch.set_num_threads(1)
 
@@ -30,16 +30,17 @@ def main():
     pts = {
         k: train_points(make_split(make_pool(60000, 9), [2, 9, 1000], 42), k) for k in (2, 9, 1000)
     }
-    net = build_model(ModelConfig(), 0).eval()
+    net = build_model(CircleModelConfig(), 0).eval()
     rows = []
     for b in (9, 128, 500):
-        cfg = TrainConfig(
-            iterations=100, lr=1e-3, batch_size=b, batch_sampling="replacement", log_every=100
+        cfg = CircleTrainConfig(
+            iterations=100, lr=1e-3, batch_size=b, batch_sampling="replacement", log_every=100,
+            device="cpu",
         )
         rows.append(
             (
                 f"train 100 it, batch {b}",
-                timed(lambda: train(pts[9], ModelConfig(), cfg, progress=False)),
+                timed(lambda: train(pts[9], CircleModelConfig(), cfg, progress=False)),
             )
         )
     for n, steps in ((1000, 100), (10000, 100)):
@@ -73,7 +74,9 @@ def main():
         rows.append(
             (
                 f"Ward on {n} samples",
-                timed(lambda: cluster_samples(x[:n], pts[9], ClusterConfig(tau=2.0))),
+                timed(
+                    lambda: cluster_samples(x[:n], pts[9], CircleClusterConfig(tau=2.0), 1e-3)
+                ),
             )
         )
     g = energy_grid(20, 1.5)

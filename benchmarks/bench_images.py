@@ -21,7 +21,8 @@ torch.set_num_threads(1)
 def bench_mlp_train(steps: int = 1000) -> float:
     from sklearn.datasets import load_digits
 
-    from memgen.train import EMA, BatchOrder
+    from memgen.train import EMA
+    from memgen.training import BatchOrder
 
     data = torch.as_tensor(load_digits().images.astype(np.float32)[:500, None] / 8 - 1)
     net = build_model({"kind": "mlp", "width": 128, "blocks": 3}, (1, 8, 8))

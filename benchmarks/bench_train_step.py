@@ -103,14 +103,16 @@ def digits_old(data: torch.Tensor, steps: int) -> float:
     """CPU s/step of the previous digits loop: opt.step(), clip_grad_norm_, per-step roots."""
     from memgen.models import build_model
     from memgen.schedules import DDPMSchedule
-    from memgen.train import EMA, BatchOrder, seed_everything
+    from memgen.train import EMA
+    from memgen.training import BatchOrder, seed_everything
 
     cfg = digits_cfg(steps)
     seed_everything(cfg.seed)
     net = build_model(DIGITS_MODEL, tuple(data.shape[1:]))
     ema, params = EMA(net, cfg.ema_decay, cfg.ema_warmup), list(net.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr, fused=True)
-    order, gen = BatchOrder(len(data), BATCH, cfg.batching, 1), torch.Generator().manual_seed(2)
+    order = BatchOrder(len(data), BATCH, cfg.batching, 1)
+    gen = torch.Generator().manual_seed(2)
     abar, losses = DDPMSchedule().alphas_cumprod, torch.zeros(cfg.log_every)
 
     def loop():
@@ -153,10 +155,11 @@ def circle_points() -> np.ndarray:
 
 
 def circle_cfg(steps: int):
-    from memgen.circle.train import TrainConfig
+    from memgen.circle.train import CircleTrainConfig
 
-    return TrainConfig(iterations=steps, lr=1e-3, lr_schedule="cosine", batch_size=BATCH,
-                       batch_sampling="replacement", t_sampling="log_uniform", log_every=100)  # fmt: skip
+    return CircleTrainConfig(iterations=steps, lr=1e-3, lr_schedule="cosine", batch_size=BATCH,
+                             batch_sampling="replacement", t_sampling="log_uniform", log_every=100,
+                             device="cpu")  # fmt: skip
 
 
 def circle_old(points: np.ndarray, steps: int, fused: bool = False) -> float:
@@ -164,24 +167,27 @@ def circle_old(points: np.ndarray, steps: int, fused: bool = False) -> float:
 
     ``fused``: the same loop with Adam(fused=True), which rounds differently (not shipped).
     """
-    from memgen.circle.model import ModelConfig, build_model
-    from memgen.circle.train import BatchSampler, _lr_lambda, dsm_loss, sample_t
+    import math
+
+    from memgen.circle.model import CircleModelConfig, build_model
+    from memgen.circle.train import _lr_lambda
 
     cfg = circle_cfg(steps)
-    net = build_model(ModelConfig(), cfg.seed)
+    net = build_model(CircleModelConfig(), cfg.seed)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=fused)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     gen = torch.Generator().manual_seed(cfg.seed)
-    batches, x_all = BatchSampler(len(points), cfg, gen), torch.tensor(points, dtype=torch.float32)
+    x_all = torch.tensor(points, dtype=torch.float32)
 
     def loop():
         acc = 0.0
         for _ in range(steps):
-            idx = batches.next()
+            idx = torch.randint(len(points), (BATCH,), generator=gen)
             x0 = x_all[idx]
-            t = sample_t(len(idx), cfg, gen)
+            t = torch.exp(math.log(cfg.t_eps) * (1.0 - torch.rand(len(idx), generator=gen)))
             z = torch.randn(x0.shape, generator=gen)
-            loss = dsm_loss(net, x0, t, z)
+            st = torch.sqrt(t)[:, None]
+            loss = ((net(x0 + st * z, t) * st + z) ** 2).sum(dim=1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -192,11 +198,11 @@ def circle_old(points: np.ndarray, steps: int, fused: bool = False) -> float:
 
 
 def circle_new(points: np.ndarray, steps: int) -> float:
-    from memgen.circle.model import ModelConfig
+    from memgen.circle.model import CircleModelConfig
     from memgen.circle.train import train
 
     def run(n: int) -> float:
-        return cpu_time(lambda: train(points, ModelConfig(), circle_cfg(n), progress=False))
+        return cpu_time(lambda: train(points, CircleModelConfig(), circle_cfg(n), progress=False))
 
     short = max(10, steps // 10)
     return (run(steps + short) - run(short)) / steps
@@ -209,14 +215,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from memgen.circle.model import ModelConfig
+    from memgen.circle.model import CircleModelConfig
     from memgen.circle.model import build_model as build_circle
     from memgen.models import build_model
 
     rate = gemm_rate()
     data, points = digits_data(), circle_points()
     digits_net = build_model(DIGITS_MODEL, (1, 8, 8)).train()
-    circle_net = build_circle(ModelConfig(), 0).train()
+    circle_net = build_circle(CircleModelConfig(), 0).train()
     cases = {
         "digits MLP 128x3": (
             linear_shapes(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from memgen.circle.cluster import ClusterConfig, cluster_samples, memory_groups, resolution
+from memgen.circle.cluster import CircleClusterConfig, cluster_samples, memory_groups, resolution
 
 
 def blobs(centres, n_each, std, seed=0):
@@ -14,7 +14,7 @@ def blobs(centres, n_each, std, seed=0):
 def test_memorized_and_spurious_labels():
     train = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     x = blobs([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], 500, 0.005)  # third blob: a novel state
-    per_sample, cl = cluster_samples(x, train, ClusterConfig(tau=2.0))
+    per_sample, cl = cluster_samples(x, train, CircleClusterConfig(tau=2.0), t_end=1e-3)
     assert len(cl) == 3
     lab = dict(zip(cl["train_position"], cl["label"]))
     spurious = cl[cl["label"] == "spurious"]
@@ -28,7 +28,7 @@ def test_fresh_ring_points_are_generalized_not_memorized():
     phi_t, phi_s = rng.uniform(0, 2 * np.pi, 1000), rng.uniform(0, 2 * np.pi, 3000)
     train = np.c_[np.cos(phi_t), np.sin(phi_t)]
     x = np.c_[np.cos(phi_s), np.sin(phi_s)]
-    _, cl = cluster_samples(x, train, ClusterConfig(tau=0.45))
+    _, cl = cluster_samples(x, train, CircleClusterConfig(tau=0.45), t_end=1e-3)
     assert (cl["label"] == "generalized").all()  # every point is within 0.05 of train (P5) anyway
 
 
@@ -37,7 +37,9 @@ def test_tau_rescaling_makes_cluster_count_sample_size_independent():
     train = np.array(centres)
     counts = []
     for n_each in (30, 300):
-        _, cl = cluster_samples(blobs(centres, n_each, 0.01), train, ClusterConfig(tau=2.0))
+        _, cl = cluster_samples(
+            blobs(centres, n_each, 0.01), train, CircleClusterConfig(tau=2.0), t_end=1e-3
+        )
         counts.append(len(cl))
     assert counts == [9, 9]
 
@@ -45,7 +47,9 @@ def test_tau_rescaling_makes_cluster_count_sample_size_independent():
 def test_subsampled_ward_assigns_every_sample():
     train = np.array([[1.0, 0.0], [-1.0, 0.0]])
     x = blobs(train, 1500, 0.01)
-    per_sample, cl = cluster_samples(x, train, ClusterConfig(tau=3.0, max_points=500))
+    per_sample, cl = cluster_samples(
+        x, train, CircleClusterConfig(tau=3.0, max_points=500), t_end=1e-3
+    )
     assert len(cl) == 2 and len(per_sample) == 3000
     assert sorted(cl["size"]) == [1500, 1500]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from memgen.circle.cluster import ClusterConfig, cluster_samples
+from memgen.circle.cluster import CircleClusterConfig, cluster_samples
 from memgen.circle.copies import (
     copy_criterion,
     copy_radius,
@@ -73,7 +73,7 @@ def test_exact_score_sampler_reads_all_copies(k, t_end, steps):
     if t_end == 2e-3:
         assert np.mean(nearest(x, pts)[0] < 0.05) < 0.93  # the old fixed radius undercounts
     # the clusters' members pass the same criterion: every big cluster is memorized
-    _, cl = cluster_samples(x, pts, ClusterConfig(tau=3.0 if k == 2 else 2.0, t_end=t_end))
+    _, cl = cluster_samples(x, pts, CircleClusterConfig(tau=3.0 if k == 2 else 2.0), t_end)
     assert (cl.loc[cl["size"] >= 40, "label"] == "memorized").all()
     assert (cl["sample_copy_radius"] == crit.radius).all()
 

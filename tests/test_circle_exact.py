@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.optimize import minimize_scalar
 
-from memgen.circle.cluster import ClusterConfig, cluster_samples, memory_groups, resolution
+from memgen.circle.cluster import CircleClusterConfig, cluster_samples, memory_groups, resolution
 from memgen.circle.data import make_pool, make_split, train_points
 from memgen.circle.exact import (
     ExactScore,
@@ -78,8 +78,8 @@ def test_exact_sampler_memorizes_and_clusters_match_training_points(k, split_see
     )
     d = np.linalg.norm(x[:, None] - pts[None], axis=-1).min(1)
     assert np.mean(d < 0.05) >= min_frac
-    cfg = ClusterConfig(tau=tau, max_points=2000)  # Ward on a subset, tau rescaled
-    _, clusters = cluster_samples(x, pts, cfg)
+    cfg = CircleClusterConfig(tau=tau, max_points=2000)  # Ward on a subset, tau rescaled
+    _, clusters = cluster_samples(x, pts, cfg, t_end=1e-3)
     groups = memory_groups(pts, resolution(tau, k, cfg.tau_reference_n))
     n_groups = groups.max() + 1
     if (k, split_seed) == (9, 42):  # two points 0.02 apart -> one memory (pitfall P4)

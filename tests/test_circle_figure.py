@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from memgen.circle.cluster import ClusterConfig, cluster_samples
+from memgen.circle.cluster import CircleClusterConfig, cluster_samples
 from memgen.circle.copies import copy_summary
 from memgen.circle.data import make_pool, make_split, train_points
 from memgen.circle.exact import ExactScore, circle_energy, circle_score, energy_grid, finite_energy
@@ -61,12 +61,12 @@ def planted(tmp_path_factory):
             x = euler_maruyama(
                 ExactScore(pts), 600, 500, T_END, 1.0, 0, dtype=torch.float64, progress=False
             )
-        cfg = ClusterConfig(tau={2: 3.0, 9: 2.0, 1000: 0.45}[k], t_end=T_END)
-        per_sample, cl = cluster_samples(x, pts, cfg)
+        cfg = CircleClusterConfig(tau={2: 3.0, 9: 2.0, 1000: 0.45}[k])
+        per_sample, cl = cluster_samples(x, pts, cfg, T_END)
         cl["members"] = [
             per_sample.loc[per_sample.cluster == c, "sample"].to_numpy() for c in cl.cluster
         ]
-        for name, value in copy_summary(x, pts, cfg.criterion(pts)).items():
+        for name, value in copy_summary(x, pts, cfg.criterion(pts, T_END)).items():
             cl[name] = value
         write_parquet(
             pd.DataFrame({"sample": np.arange(len(x)), "x": x[:, 0], "y": x[:, 1]}),

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from memgen.circle.model import ModelConfig, build_model
+from memgen.circle.model import CircleModelConfig, build_model
 
 torch.set_num_threads(1)
 
@@ -13,7 +13,7 @@ def n_params(net):
 
 
 def test_paper_arch_size_and_sqrt_t_scaling():
-    net = build_model(ModelConfig(), seed=0)
+    net = build_model(CircleModelConfig(), seed=0)
     w = 256
     expected = (2 + 128) * w + w + 8 * 2 * (w * w + w) + w * 2 + 2
     assert n_params(net) == expected  # ≈ 1.09 M
@@ -27,19 +27,19 @@ def test_paper_arch_size_and_sqrt_t_scaling():
 
 
 def test_official_arch_matches_code_layer_sizes():
-    net = build_model(ModelConfig(arch="official"), seed=0)
+    net = build_model(CircleModelConfig(arch="official"), seed=0)
     h = 128
     expected = 2 * (h * h + h) + (h + 2) * h + h + 3 * (h * h + h) + h * 2 + 2
     assert n_params(net) == expected
 
 
 def test_init_is_seeded():
-    a = build_model(ModelConfig(width=16, encoder_blocks=1, decoder_blocks=1), seed=3)
-    b = build_model(ModelConfig(width=16, encoder_blocks=1, decoder_blocks=1), seed=3)
+    a = build_model(CircleModelConfig(width=16, encoder_blocks=1, decoder_blocks=1), seed=3)
+    b = build_model(CircleModelConfig(width=16, encoder_blocks=1, decoder_blocks=1), seed=3)
     for (ka, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(va, vb), ka
 
 
 def test_bad_arch_raises():
     with pytest.raises(ValueError, match="arch"):
-        ModelConfig(arch="unet")
+        CircleModelConfig(arch="unet")

@@ -6,6 +6,8 @@ iterations; 500 Euler-Maruyama steps ending at t_end = 1/500 (then the last, noi
 a Tweedie denoising step), prior N(0, 1.5 I).
 """
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -24,95 +26,22 @@ TAU = {2: 3.0, 9: 2.0, 1000: 0.45}
 def run(tmp_path_factory):
     r = tmp_path_factory.mktemp("circle")
     split = str(r / "split.parquet")
-    main(
-        [
-            "circle-data",
-            "--ks",
-            "2",
-            "9",
-            "1000",
-            "--pool-out",
-            str(r / "pool.parquet"),
-            "--split-out",
-            split,
-        ]
-    )
+    main(["circle-data", "--pool-out", str(r / "pool.parquet"), "--split-out", split])
+    train = json.dumps({"iterations": 3000, "lr": 1e-3, "lr_schedule": "cosine", "batch_size": 128,
+                        "batch_sampling": "replacement", "t_sampling": "log_uniform"})  # fmt: skip
+    sample = json.dumps({"n_samples": 2000, "steps": 500, "t_end": 0.002, "prior_std": 1.2247})
     for k in (2, 9, 1000):
         d = r / f"K{k}"
-        assert (
-            main(
-                [
-                    "circle-train",
-                    "--split",
-                    split,
-                    "--k",
-                    str(k),
-                    "--iterations",
-                    "3000",
-                    "--lr",
-                    "1e-3",
-                    "--lr-schedule",
-                    "cosine",
-                    "--batch-size",
-                    "128",
-                    "--batch-sampling",
-                    "replacement",
-                    "--t-sampling",
-                    "log_uniform",
-                    "--no-progress",
-                    "--model-out",
-                    str(d / "model.pt"),
-                    "--log-out",
-                    str(d / "train_log.parquet"),
-                ]
-            )
-            == 0
-        )
-        assert (
-            main(
-                [
-                    "circle-sample",
-                    "--model",
-                    "net",
-                    "--split",
-                    split,
-                    "--k",
-                    str(k),
-                    "--checkpoint",
-                    str(d / "model.pt"),
-                    "--n-samples",
-                    "2000",
-                    "--steps",
-                    "500",
-                    "--t-end",
-                    "0.002",
-                    "--prior-std",
-                    "1.2247",
-                    "--no-progress",
-                    "--out",
-                    str(d / "samples_net.parquet"),
-                ]
-            )
-            == 0
-        )
-        assert (
-            main(
-                [
-                    "circle-cluster",
-                    "--split",
-                    split,
-                    "--k",
-                    str(k),
-                    "--samples",
-                    str(d / "samples_net.parquet"),
-                    "--tau",
-                    str(TAU[k]),
-                    "--out",
-                    str(d / "clusters_net.parquet"),
-                ]
-            )
-            == 0
-        )
+        assert main(["circle-train", "--split", split, "--k", str(k), "--train-config", train,
+                     "--no-progress", "--model-out", str(d / "model.pt"),
+                     "--log-out", str(d / "train_log.parquet")]) == 0  # fmt: skip
+        assert main(["circle-sample", "--model", "net", "--split", split, "--k", str(k),
+                     "--checkpoint", str(d / "model.pt"), "--sample-config", sample, "--no-progress",
+                     "--out", str(d / "samples_net.parquet")]) == 0  # fmt: skip
+        # the default per-K tau (3.0, 2.0, 0.45), resolved for each K
+        assert main(["circle-cluster", "--split", split, "--k", str(k),
+                     "--samples", str(d / "samples_net.parquet"),
+                     "--out", str(d / "clusters_net.parquet")]) == 0  # fmt: skip
     return r
 
 

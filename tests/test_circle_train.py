@@ -1,5 +1,6 @@
 """Circle training: loss, t-sampling, and bit-exact resume after SIGKILL (real subprocess)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,25 +12,25 @@ import numpy as np
 import pytest
 import torch
 
-from memgen.circle.model import ModelConfig
-from memgen.circle.train import TrainConfig, sample_t, train
+from memgen.circle.model import CircleModelConfig
+from memgen.circle.train import CircleTrainConfig, train
 from memgen.cli import main
 
 torch.set_num_threads(1)
-SMALL = ModelConfig(width=32, encoder_blocks=1, decoder_blocks=1, fourier_features=8)
+SMALL = CircleModelConfig(width=32, encoder_blocks=1, decoder_blocks=1, fourier_features=8)
 PTS = np.array([[1.0, 0.0], [0.0, 1.0], [-0.6, -0.8]])
 
 
 def test_log_uniform_t_covers_decades():
-    cfg = TrainConfig(t_sampling="log_uniform", t_eps=1e-5)
-    t = sample_t(100000, cfg, torch.Generator().manual_seed(0)).numpy()
+    process = CircleTrainConfig(t_sampling="log_uniform", t_eps=1e-5).process()
+    t = process.sample_times(100000, torch.Generator().manual_seed(0)).numpy()
     assert t.min() >= 1e-5 and t.max() <= 1.0
     frac = np.histogram(np.log10(t), bins=5, range=(-5, 0))[0] / len(t)
     np.testing.assert_allclose(frac, 0.2, atol=0.01)
 
 
 def test_training_lowers_the_loss_and_logs():
-    cfg = TrainConfig(
+    cfg = CircleTrainConfig(
         iterations=200, lr=1e-3, batch_size=64, batch_sampling="replacement", log_every=50
     )
     _, log = train(PTS, SMALL, cfg, progress=False)
@@ -39,7 +40,7 @@ def test_training_lowers_the_loss_and_logs():
 
 
 def test_in_process_resume_is_bitwise(tmp_path):
-    cfg = TrainConfig(
+    cfg = CircleTrainConfig(
         iterations=40,
         lr=1e-3,
         batch_size=4,
@@ -50,7 +51,7 @@ def test_in_process_resume_is_bitwise(tmp_path):
     )
     ref, ref_log = train(PTS, SMALL, cfg, progress=False)
     ckpt = tmp_path / "ckpt.pt"
-    short = TrainConfig(**{**cfg.to_dict(), "iterations": 40})
+    short = CircleTrainConfig(**{**cfg.to_dict(), "iterations": 40})
     train(PTS, SMALL, short, checkpoint=ckpt, progress=False)  # leaves the step-30 checkpoint
     assert torch.load(ckpt, weights_only=False)["step"] == 30
     resumed, log = train(PTS, SMALL, cfg, checkpoint=ckpt, progress=False)
@@ -63,43 +64,12 @@ ITERS = 1500  # long enough to be killed mid-way, short enough for the default s
 
 
 def _train_cmd(tmp_path, split, out):
-    return [
-        sys.executable,
-        "-m",
-        "memgen.cli",
-        "circle-train",
-        "--split",
-        str(split),
-        "--k",
-        "9",
-        "--width",
-        "32",
-        "--encoder-blocks",
-        "1",
-        "--decoder-blocks",
-        "1",
-        "--fourier-features",
-        "8",
-        "--iterations",
-        str(ITERS),
-        "--lr",
-        "1e-3",
-        "--batch-size",
-        "64",
-        "--batch-sampling",
-        "replacement",
-        "--t-sampling",
-        "log_uniform",
-        "--checkpoint-every",
-        "50",
-        "--log-every",
-        "100",
-        "--no-progress",
-        "--model-out",
-        str(out / "model.pt"),
-        "--log-out",
-        str(out / "train_log.parquet"),
-    ]
+    model = {"width": 32, "encoder_blocks": 1, "decoder_blocks": 1, "fourier_features": 8}
+    train = {"iterations": ITERS, "lr": 1e-3, "batch_size": 64, "batch_sampling": "replacement",
+             "t_sampling": "log_uniform", "checkpoint_every": 50, "log_every": 100, "device": "cpu"}  # fmt: skip
+    return [sys.executable, "-m", "memgen.cli", "circle-train", "--split", str(split), "--k", "9",
+            "--model-config", json.dumps(model), "--train-config", json.dumps(train), "--no-progress",
+            "--model-out", str(out / "model.pt"), "--log-out", str(out / "train_log.parquet")]  # fmt: skip
 
 
 def test_sigkill_then_rerun_resumes_bitwise(tmp_path):
@@ -108,10 +78,8 @@ def test_sigkill_then_rerun_resumes_bitwise(tmp_path):
         main(
             [
                 "circle-data",
-                "--pool-size",
-                "100",
-                "--ks",
-                "9",
+                "--circle-config",
+                json.dumps({"pool_size": 100, "ks": [9]}),
                 "--pool-out",
                 str(tmp_path / "pool.parquet"),
                 "--split-out",
@@ -158,4 +126,4 @@ def test_sigkill_then_rerun_resumes_bitwise(tmp_path):
 @pytest.mark.parametrize("bad", [{"iterations": -1}, {"t_sampling": "beta"}, {"t_eps": 0.0}])
 def test_bad_train_config_raises(bad):
     with pytest.raises(ValueError, match="circle.train"):
-        TrainConfig(**bad)
+        CircleTrainConfig(**bad)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import memgen.train as train_mod
+import memgen.training as training_mod
 from memgen.checkpoint import UnsafeFileError, load_resumable, load_tensors
 from memgen.cli import main
 from memgen.io import DiskFullError, torch_save
@@ -95,12 +95,13 @@ def test_crafted_circle_model_is_refused_with_one_line(tmp_path, capsys, zip_for
     with pytest.raises(UnsafeFileError):
         load_model(model)
     split = tmp_path / "split.parquet"
-    rc = main(["circle-data", "--pool-size", "50", "--pool-seed", "1", "--split-seed", "2",
-               "--ks", "2", "--pool-out", str(tmp_path / "pool.parquet"), "--split-out", str(split)])
+    data = '{"pool_size": 50, "pool_seed": 1, "split_seed": 2, "ks": [2]}'
+    rc = main(["circle-data", "--circle-config", data, "--pool-out", str(tmp_path / "pool.parquet"),
+               "--split-out", str(split)])  # fmt: skip
     assert rc == 0
     capsys.readouterr()
     rc = main(["circle-sample", "--model", "net", "--split", str(split), "--k", "2",
-               "--checkpoint", str(model), "--n-samples", "4", "--steps", "2",
+               "--checkpoint", str(model), "--sample-config", '{"n_samples": 4, "steps": 2}',
                "--out", str(tmp_path / "s.parquet")])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and str(model) in err[0] and "refusing to load" in err[0]
@@ -215,14 +216,14 @@ def test_real_small_file_system_says_no_space_left(tmp_path):
 
 
 def test_final_checkpoint_on_a_full_disk_keeps_the_model(tmp_path, reference, monkeypatch, caplog):
-    real = train_mod.save_resumable
+    real = training_mod.save_resumable
 
     def failing_final(state, path):
         if state["step"] == 100:
             raise DiskFullError(f"no space left on {Path(path).parent}")
         return real(state, path)
 
-    monkeypatch.setattr(train_mod, "save_resumable", failing_final)
+    monkeypatch.setattr(training_mod, "save_resumable", failing_final)
     with caplog.at_level(logging.WARNING):
         weights = _train(tmp_path, 100)
     assert "final checkpoint" in caplog.text and "no space left" in caplog.text

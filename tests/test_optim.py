@@ -11,7 +11,8 @@ from torch import nn
 from memgen.models import build_model
 from memgen.optim import FusedAdamStep, clip_grad_norm_
 from memgen.schedules import DDPMSchedule
-from memgen.train import EMA, BatchOrder, TrainConfig, seed_everything, train_model
+from memgen.train import EMA, TrainConfig, train_model
+from memgen.training import BatchOrder, seed_everything
 
 torch.set_num_threads(1)
 
@@ -80,7 +81,8 @@ def _plain_loop(data: torch.Tensor, model_cfg: dict, cfg: TrainConfig) -> dict[s
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
                            eps=cfg.adam_eps, weight_decay=0.0, fused=True)  # fmt: skip
-    order = BatchOrder(len(data), cfg.batch_size, cfg.batching, cfg.seed + 1)
+    mode = "epoch" if cfg.batching == "epochs" else cfg.batching
+    order = BatchOrder(len(data), cfg.batch_size, mode, cfg.seed + 1, drop_last=True)
     gen = torch.Generator().manual_seed(cfg.seed + 2)
     abar = DDPMSchedule().alphas_cumprod
     net.train()
@@ -117,29 +119,45 @@ def test_train_model_weights_are_bitwise_the_plain_torch_loop(tmp_path, batching
 
 
 def test_circle_train_weights_are_bitwise_the_plain_torch_loop():
-    from memgen.circle.model import ModelConfig
+    """The circle loop (VE process, shared batch order) against its earlier plain-torch form."""
+    import math
+
+    from memgen.circle.model import CircleModelConfig
     from memgen.circle.model import build_model as build_circle
-    from memgen.circle.train import BatchSampler, _lr_lambda, dsm_loss, sample_t, train
-    from memgen.circle.train import TrainConfig as CircleTrainConfig
+    from memgen.circle.train import CircleTrainConfig, _lr_lambda, train
 
     points = np.array([[1.0, 0.0], [0.0, 1.0], [-0.6, -0.8]])
-    mcfg = ModelConfig(width=32, encoder_blocks=1, decoder_blocks=1, fourier_features=8)
-    cfg = CircleTrainConfig(iterations=40, lr=1e-3, batch_size=16, batch_sampling="replacement",
-                            t_sampling="log_uniform", lr_schedule="cosine", log_every=10)  # fmt: skip
-    net = build_circle(mcfg, cfg.seed)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
-    gen = torch.Generator().manual_seed(cfg.seed)
-    batches, x_all = BatchSampler(len(points), cfg, gen), torch.tensor(points, dtype=torch.float32)
-    for _ in range(cfg.iterations):
-        idx = batches.next()
-        loss = dsm_loss(
-            net, x_all[idx], sample_t(len(idx), cfg, gen), torch.randn((len(idx), 2), generator=gen)
-        )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    got, _ = train(points, mcfg, cfg, progress=False)
-    for (key, a), b in zip(net.state_dict().items(), got.state_dict().values()):
-        assert torch.equal(a, b), key
+    mcfg = CircleModelConfig(width=32, encoder_blocks=1, decoder_blocks=1, fourier_features=8)
+    for batching, t_sampling in (("replacement", "log_uniform"), ("epoch", "uniform")):
+        cfg = CircleTrainConfig(iterations=40, lr=1e-3, batch_size=2, batch_sampling=batching,
+                                t_sampling=t_sampling, lr_schedule="cosine", log_every=10,
+                                device="cpu")  # fmt: skip
+        net = build_circle(mcfg, cfg.seed)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+        gen = torch.Generator().manual_seed(cfg.seed)
+        x_all = torch.tensor(points, dtype=torch.float32)
+        order, pos = torch.empty(0, dtype=torch.long), 0
+        for _ in range(cfg.iterations):
+            if batching == "replacement":
+                idx = torch.randint(len(points), (cfg.batch_size,), generator=gen)
+            else:  # shuffled epochs keeping the short last batch (3 points: 2, 1, 2, 1, ...)
+                if pos >= len(order):
+                    order, pos = torch.randperm(len(points), generator=gen), 0
+                idx = order[pos : pos + cfg.batch_size]
+                pos += len(idx)
+            u = torch.rand(len(idx), generator=gen)
+            if t_sampling == "uniform":
+                t = cfg.t_eps + (1.0 - cfg.t_eps) * u
+            else:
+                t = torch.exp(math.log(cfg.t_eps) * (1.0 - u))
+            z = torch.randn((len(idx), 2), generator=gen)
+            st = torch.sqrt(t)[:, None]
+            loss = ((net(x_all[idx] + st * z, t) * st + z) ** 2).sum(dim=1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        got, _ = train(points, mcfg, cfg, progress=False)
+        for (key, a), b in zip(net.state_dict().items(), got.state_dict().values()):
+            assert torch.equal(a, b), (batching, key)

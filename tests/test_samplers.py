@@ -48,7 +48,7 @@ def test_empirical_model_memorizes_with_ddpm_and_ddim():
     d = torch.cdist(samples.flatten(1), train.flatten(1)).min(1).values
     assert (d < 1e-3).float().mean() == 1.0
     # DDIM from an intermediate noise level goes back to the nearest training point
-    x_t = DDPMSchedule().q_sample(train, torch.full((3,), 50), torch.randn(train.shape, generator=gen))
+    x_t = DDPMSchedule().perturb(train, torch.full((3,), 50), torch.randn(train.shape, generator=gen))
     rec = ddim_from(model, x_t, 50, 20)
     torch.testing.assert_close(rec, train, atol=1e-3, rtol=0)
 

@@ -124,16 +124,39 @@ def test_nan_loss_stops_naming_step_and_keeps_last_good_checkpoint(tmp_path, mon
 
 
 def test_epoch_batches_are_min_of_batch_and_k_without_replacement():
-    from memgen.train import BatchOrder
+    from memgen.training import BatchOrder
 
-    order = BatchOrder(5, 128, "epochs", 0)
+    order = BatchOrder(5, 128, "epoch", 0, drop_last=True)
     first, second = order.next(), order.next()
     assert order.batch == 5 and sorted(first.tolist()) == list(range(5)) == sorted(second.tolist())
-    order = BatchOrder(10, 4, "epochs", 0)  # drop_last: 2 batches per epoch, then a new permutation
+    order = BatchOrder(10, 4, "epoch", 0, drop_last=True)  # 2 batches per epoch, then a new permutation
     seen = torch.cat([order.next(), order.next()])
     assert len(set(seen.tolist())) == 8
     order.next()
     assert order.pos == 4
+
+
+def test_epoch_batches_keep_the_short_last_batch_without_drop_last():
+    """The circle's epochs (like a DataLoader): 10 points in batches of 4 -> 4, 4, 2, then reshuffle."""
+    from memgen.training import BatchOrder
+
+    order = BatchOrder(10, 4, "epoch", torch.Generator().manual_seed(0), drop_last=False)
+    epoch = [order.next() for _ in range(3)]
+    assert [len(b) for b in epoch] == [4, 4, 2]
+    assert sorted(torch.cat(epoch).tolist()) == list(range(10))
+    assert len(order.next()) == 4 and order.pos == 4
+
+
+def test_batch_order_state_round_trip_continues_the_same_batches():
+    from memgen.training import BatchOrder
+
+    for mode in ("epoch", "replacement"):
+        a = BatchOrder(7, 3, mode, 1, drop_last=False)
+        a.next(), a.next()
+        b = BatchOrder(7, 3, mode, 99, drop_last=False)
+        b.load_state_dict(a.state_dict())
+        for _ in range(5):
+            assert torch.equal(a.next(), b.next()), mode
 
 
 def test_k2_digits_model_memorizes(tmp_path):

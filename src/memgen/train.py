@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import tempfile
 import time
@@ -23,19 +22,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from memgen.checkpoint import discard_previous, load_resumable, save_resumable
+from memgen.checkpoint import discard_previous
 from memgen.device import resolve_device
 from memgen.io import config_hash, disk_full_error, is_disk_full, umask_mode, write_parquet
 from memgen.models import build_model, check_model_dir
 from memgen.models.pipeline_files import write_pipeline_files
+from memgen.noise import DDPMSchedule
 from memgen.optim import FusedAdamStep, clip_grad_norm_
-from memgen.schedules import DDPMSchedule
 from memgen.sections import Section, section
+from memgen.training import (
+    BatchOrder,
+    TrainingCheckpoint,
+    progress_bar,
+    seed_everything,
+)
 
 log = logging.getLogger(__name__)
 DONE_FILE = "memgen_train.json"  # written into the model dir: marks it complete + its config hash
@@ -139,67 +143,6 @@ class EMA:
     def update(self, params: list[torch.Tensor], step: int) -> None:
         """``params``: the trained model's parameter list (cached by the caller: cheaper)."""
         torch._foreach_lerp_(self._ema, params, 1.0 - self.decay_at(step))
-
-
-# ----------------------------------------------------------------------------- data ordering
-class BatchOrder:
-    """Indices of each training batch; its state is part of the checkpoint."""
-
-    def __init__(self, k: int, batch_size: int, mode: str, seed: int):
-        if mode not in ("epochs", "replacement"):
-            raise ValueError(f"train.batching must be 'epochs' or 'replacement', got {mode!r}")
-        self.k, self.mode = k, mode
-        # Paper: if K < batch size the batch is K (SPEC §4.4); replacement draws keep B.
-        self.batch = min(batch_size, k) if mode == "epochs" else batch_size
-        self.gen = torch.Generator().manual_seed(seed)
-        self.perm: torch.Tensor | None = None
-        self.pos = 0
-
-    def next(self) -> torch.Tensor:
-        if self.mode == "replacement":
-            return torch.randint(self.k, (self.batch,), generator=self.gen)
-        if self.perm is None or self.pos + self.batch > self.k:  # drop_last
-            self.perm, self.pos = torch.randperm(self.k, generator=self.gen), 0
-        idx = self.perm[self.pos : self.pos + self.batch]
-        self.pos += self.batch
-        return idx
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"gen": self.gen.get_state(), "perm": self.perm, "pos": self.pos}
-
-    def load_state_dict(self, s: dict[str, Any]) -> None:
-        self.gen.set_state(s["gen"])
-        self.perm, self.pos = s["perm"], s["pos"]
-
-
-# ----------------------------------------------------------------------------- RNG snapshot
-def rng_state(noise_gen: torch.Generator) -> dict[str, Any]:
-    # Tensors and plain tuples only, so the checkpoint loads with torch.load(weights_only=True).
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
-        "python": random.getstate(),
-        "noise": noise_gen.get_state(),
-    }
-
-
-def set_rng_state(s: dict[str, Any], noise_gen: torch.Generator) -> None:
-    torch.set_rng_state(s["torch"])
-    if s["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
-    name, keys, pos, has_gauss, gauss = s["numpy"]  # keys: a tensor, or an array (older files)
-    keys = keys.numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys)
-    np.random.set_state((name, keys.astype(np.uint32), pos, has_gauss, gauss))
-    random.setstate(s["python"])
-    noise_gen.set_state(s["noise"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 # ------------------------------------------------------------------------ model directory
@@ -349,67 +292,56 @@ def train_model(
         weight_decay=0.0, fused=True,
     )  # fmt: skip
     adam_step = FusedAdamStep(opt).step  # same update as opt.step(), without its per-call overhead
-    order = BatchOrder(k, cfg.batch_size, cfg.batching, cfg.seed + 1)
+    if cfg.batching not in ("epochs", "replacement"):
+        raise ValueError(f"train.batching must be 'epochs' or 'replacement', got {cfg.batching!r}")
+    # The paper's "epochs" batching drops an incomplete last batch.
+    mode = "epoch" if cfg.batching == "epochs" else cfg.batching
+    order = BatchOrder(k, cfg.batch_size, mode, cfg.seed + 1, drop_last=True)
     noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
-    sched = DDPMSchedule()
-    # x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps: both roots tabulated once (the same float32
-    # values the per-step square roots gave).
-    abar = sched.alphas_cumprod.to(device)
-    sqrt_abar, sqrt_1m_abar = abar.sqrt(), (1 - abar).sqrt()
+    process = DDPMSchedule()
     step, rows = 0, []
 
-    ckpt_path = scratch_dir / "ckpt.pt"
     # Iterations are excluded so that raising them continues a run from its last checkpoint.
     resume_key = config_hash(
         {"model": model_cfg, "train": cfg.numeric_dict(), "K": k, "data": data_hash}
     )
-    # Loaded to CPU (RNG states must stay CPU tensors; load_state_dict moves weights to the
-    # device) with weights_only=True; an unreadable checkpoint is set aside with a warning and the
-    # previous one (or a fresh start) is used instead.
-    state = load_resumable(ckpt_path)
+    ckpt = TrainingCheckpoint(
+        scratch_dir / "ckpt.pt", resume_key,
+        parts={"model": net, "ema": ema.model, "optimizer": opt, "order": order},
+        generators={"noise": noise_gen},
+    )  # fmt: skip
+    ckpt_path = ckpt.path
+    # weights_only load; an unreadable checkpoint is set aside with a warning and the previous one
+    # (or a fresh start) is used instead.
+    state = ckpt.restore()
     if state is not None:
-        if state.get("resume_key") == resume_key:
-            net.load_state_dict(state["model"])
-            ema.model.load_state_dict(state["ema"])
-            opt.load_state_dict(state["optimizer"])
-            order.load_state_dict(state["order"])
-            set_rng_state(state["rng"], noise_gen)
-            step, rows = int(state["step"]), list(state["log"])
-            log.info("resumed from %s at step %d", ckpt_path, step)
-        else:
-            log.warning("checkpoint %s is from a different config/data: starting afresh", ckpt_path)
+        step, rows = int(state["step"]), list(state["log"])
 
     fwd = torch.compile(net) if (cfg.compile and device.type == "cuda") else net
     data_dev = data.to(device) if device.type == "cuda" else data
 
     def save_ckpt() -> None:
-        save_resumable(
-            {"model": net.state_dict(), "ema": ema.model.state_dict(), "optimizer": opt.state_dict(),
-             "order": order.state_dict(), "rng": rng_state(noise_gen), "step": step, "log": rows,
-             "resume_key": resume_key},
-            ckpt_path,
-        )  # fmt: skip
+        ckpt.save(step, rows)
 
-    bshape = (-1,) + (1,) * (data.dim() - 1)  # per-sample scalars broadcast over (C, H, W)
     # A disabled autocast context still costs a few microseconds per step: enter it only for bf16.
     bf16 = cfg.precision == "bf16"
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
     losses = torch.zeros(cfg.log_every, device=device)  # per-step losses of the current window
     win_start, t0, tw = step, time.perf_counter(), time.perf_counter()
-    bar = _progress(cfg.iterations, step, progress, f"train K={k}")
+    bar = progress_bar(cfg.iterations, step, progress, f"train K={k}")
     net.train()
     while step < cfg.iterations:
         idx = order.next()
         x0 = data_dev[idx.to(data_dev.device)].to(device, non_blocking=True)
         if mem_fmt is not None:
             x0 = x0.contiguous(memory_format=mem_fmt)
-        t = torch.randint(0, sched.num_steps, (x0.shape[0],), device=device, generator=noise_gen)
+        t = process.sample_times(x0.shape[0], noise_gen, device)
         noise = torch.randn(x0.shape, device=device, generator=noise_gen)
-        xt = sqrt_abar[t].view(bshape) * x0 + sqrt_1m_abar[t].view(bshape) * noise
+        xt = process.perturb(x0, t, noise)
         with autocast():
             out = fwd(xt, t)
             pred = out.sample if hasattr(out, "sample") else out
-        loss = torch.mean((noise - pred.float()) ** 2)
+        loss = process.loss(pred, noise, t)
         for p in params:  # = opt.zero_grad(set_to_none=True)
             p.grad = None
         loss.backward()
@@ -466,11 +398,3 @@ def tensor_hash(x: torch.Tensor) -> str:
     """Content hash of a tensor (detects a changed training subset on resume)."""
     return hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
 
-
-def _progress(total: int, initial: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    # In a job log (not a tty) print a line every ~30 s instead of redrawing constantly.
-    mininterval = 0.5 if os.isatty(2) else 30.0
-    return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, mininterval=mininterval,
-                dynamic_ncols=True)  # fmt: skip

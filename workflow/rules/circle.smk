@@ -1,6 +1,5 @@
 # 2-D circle experiment (paper Fig 2; SPEC §3): data -> train per K -> sample (net, exact) ->
 # cluster -> energy (learned per K on the grid and at the cluster centres, closed form) -> figure.
-# Owner: package A.
 # Every config value a job uses is a param, so a change reruns exactly that rule + downstream
 # (e.g. cluster.tau only reaches circle_cluster and the figure).
 
@@ -24,14 +23,10 @@ rule circle_data:
         mem_mb=2000,
         runtime=10,
     params:
-        pool_size=circle_cfg()["pool_size"],
-        pool_seed=circle_cfg()["pool_seed"],
-        split_seed=circle_cfg()["split_seed"],
-        ks=circle_ks_arg(),
+        circle=circle_data_json(),
         impl_version=circle_cfg()["impl_version"],
     shell:
-        "memgen circle-data --pool-size {params.pool_size} --pool-seed {params.pool_seed}"
-        " --split-seed {params.split_seed} --ks {params.ks}"
+        "memgen circle-data --circle-config {params.circle:q}"
         " --pool-out {output.pool} --split-out {output.split} > {log} 2>&1"
 
 
@@ -53,19 +48,12 @@ rule circle_train:
         runtime=2880,
         gpu=gpus_for("circle", "train"),
     params:
-        p=circle_train_params,
+        model=circle_model_json,
+        train=circle_train_json,
         impl_version=circle_cfg()["impl_version"],
     shell:
         "memgen circle-train --split {input.split} --k {wildcards.k}"
-        " --arch {params.p[arch]} --width {params.p[width]}"
-        " --encoder-blocks {params.p[encoder_blocks]} --decoder-blocks {params.p[decoder_blocks]}"
-        " --fourier-features {params.p[fourier_features]}"
-        " --fourier-scale {params.p[fourier_scale]}"
-        " --iterations {params.p[iterations]} --lr {params.p[lr]}"
-        " --batch-size {params.p[batch_size]} --batch-sampling {params.p[batch_sampling]}"
-        " --t-sampling {params.p[t_sampling]} --t-eps {params.p[t_eps]}"
-        " --lr-schedule {params.p[lr_schedule]} --checkpoint-every {params.p[checkpoint_every]}"
-        " --log-every {params.p[log_every]} --seed {params.p[seed]} --device {params.p[device]}"
+        " --model-config {params.model:q} --train-config {params.train:q}"
         " --model-out {output.model} --log-out {output.log} > {log} 2>&1"
 
 
@@ -87,14 +75,12 @@ rule circle_sample_net:
         runtime=120,
         gpu=gpus_for("circle", "sample"),
     params:
-        p=circle_sample_params,
+        sample=circle_sample_json,
         impl_version=circle_cfg()["impl_version"],
     shell:
         "memgen circle-sample --model net --split {input.split} --k {wildcards.k}"
-        " --checkpoint {input.model} --n-samples {params.p[n_samples]}"
-        " --steps {params.p[steps]} --t-end {params.p[t_end]}"
-        " --prior-std {params.p[prior_std]} --seed {params.p[seed]}"
-        " --device {params.p[device]} --out {output} > {log} 2>&1"
+        " --checkpoint {input.model} --sample-config {params.sample:q}"
+        " --out {output} > {log} 2>&1"
 
 
 rule circle_sample_exact:
@@ -114,13 +100,13 @@ rule circle_sample_exact:
         mem_mb=2000,
         runtime=60,
     params:
-        p=circle_exact_params,
+        sample=circle_exact_sample_json,
+        exact=circle_exact_json,
         impl_version=circle_cfg()["impl_version"],
     shell:
         "memgen circle-sample --model exact --split {input.split} --k {wildcards.k}"
-        " --n-samples {params.p[n_samples]} --steps {params.p[steps]}"
-        " --t-end {params.p[t_end]} --prior-std {params.p[prior_std]}"
-        " --seed {params.p[seed]} --out {output} > {log} 2>&1"
+        " --sample-config {params.sample:q} --exact-config {params.exact:q}"
+        " --out {output} > {log} 2>&1"
 
 
 rule circle_cluster:
@@ -143,15 +129,12 @@ rule circle_cluster:
         mem_mb=4000,
         runtime=30,
     params:
-        p=circle_cluster_params,
+        cluster=circle_cluster_json,
         impl_version=circle_cfg()["impl_version"],
         stage_impl_version=circle_cfg("cluster")["impl_version"],
     shell:
         "memgen circle-cluster --split {input.split} --k {wildcards.k}"
-        " --samples {input.samples} --tau {params.p[tau]}"
-        " --tau-reference-n {params.p[tau_reference_n]} --max-points {params.p[max_points]}"
-        " --copy-radius {params.p[copy_radius]} --copy-fraction {params.p[copy_fraction]}"
-        " --copy-quantile {params.p[copy_quantile]} --copy-max-null {params.p[copy_max_null]}"
+        " --samples {input.samples} --cluster-config {params.cluster:q}"
         " --out {output} > {log} 2>&1"
 
 
@@ -173,13 +156,12 @@ rule circle_energy:
         runtime=60,
         gpu=gpus_for("circle", "energy"),
     params:
-        p=circle_energy_params,
+        energy=circle_energy_json,
         impl_version=circle_cfg()["impl_version"],
     shell:
         "memgen circle-energy --split {input.split} --k {wildcards.k}"
-        " --checkpoint {input.model} --t {params.p[t]} --grid {params.p[grid]}"
-        " --extent {params.p[extent]} --rtol {params.p[rtol]} --atol {params.p[atol]}"
-        " --prior {params.p[prior]} --device {params.p[device]} --out {output} > {log} 2>&1"
+        " --checkpoint {input.model} --energy-config {params.energy:q}"
+        " --out {output} > {log} 2>&1"
 
 
 rule circle_energy_centres:
@@ -200,14 +182,13 @@ rule circle_energy_centres:
         mem_mb=2000,
         runtime=60,
     params:
-        p=circle_energy_centres_params,
+        energy=circle_energy_centres_json,
         impl_version=circle_cfg()["impl_version"],
         stage_impl_version=circle_cfg("energy")["impl_version"],
     shell:
         "memgen circle-energy-centres --split {input.split} --k {wildcards.k}"
-        " --checkpoint {input.model} --clusters {input.clusters} --t {params.p[t]}"
-        " --rtol {params.p[rtol]} --atol {params.p[atol]} --prior {params.p[prior]}"
-        " --device {params.p[device]} --out {output} > {log} 2>&1"
+        " --checkpoint {input.model} --clusters {input.clusters}"
+        " --energy-config {params.energy:q} --out {output} > {log} 2>&1"
 
 
 rule circle_energy_exact:
@@ -225,13 +206,10 @@ rule circle_energy_exact:
         mem_mb=1000,
         runtime=5,
     params:
-        beta=circle_beta_exact(),
-        grid=circle_cfg("energy")["grid"],
-        extent=circle_cfg("energy")["extent"],
+        energy=circle_energy_exact_json(),
         impl_version=circle_cfg()["impl_version"],
     shell:
-        "memgen circle-energy-exact --beta {params.beta} --grid {params.grid}"
-        " --extent {params.extent} --out {output} > {log} 2>&1"
+        "memgen circle-energy-exact --energy-config {params.energy:q} --out {output} > {log} 2>&1"
 
 
 rule circle_figure:
@@ -256,18 +234,16 @@ rule circle_figure:
         mem_mb=2000,
         runtime=10,
     params:
-        ks=circle_ks_arg(),
-        plots=plot_params(),
-        exact_ks=circle_exact_ks_arg(),
-        max_points=circle_cfg("figure")["max_points"],
+        figure=circle_figure_json(),
+        exact=circle_figure_exact_json(),
+        plots=circle_plots_json(),
         impl_version=circle_cfg()["impl_version"],
         stage_impl_version=circle_cfg("figure")["impl_version"],
     shell:
-        "MEMGEN_FIGURE_DPI={params.plots[dpi]} MEMGEN_FIGURE_STYLE={params.plots[style]:q}"
-        " memgen circle-figure --split {input.split} --ks {params.ks}"
+        "memgen circle-figure --split {input.split}"
         " --samples-net {input.samples_net} --clusters-net {input.clusters_net}"
-        " --energy {input.energy} --exact-ks {params.exact_ks}"
-        " --energy-centres {input.energy_centres}"
+        " --energy {input.energy} --energy-centres {input.energy_centres}"
         " --samples-exact {input.samples_exact} --clusters-exact {input.clusters_exact}"
-        " --energy-exact {input.energy_exact} --max-points {params.max_points}"
+        " --energy-exact {input.energy_exact} --figure-config {params.figure:q}"
+        " --exact-config {params.exact:q} --plots-config {params.plots:q}"
         " --out {output.png} > {log} 2>&1"

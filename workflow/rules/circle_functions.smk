@@ -1,4 +1,7 @@
 # Helper functions of circle.smk (kept apart: `snakemake --lint` wants rules and Python in separate files).
+# Each circle command takes its config sections as JSON (--<name>-config), per-K values resolved here.
+import json
+
 CIRCLE = f"{RUN}/circle"
 
 
@@ -11,87 +14,84 @@ def circle_exact_ks():
     return list(circle_cfg("exact").get("ks", [2, 9]))
 
 
-def circle_train_params(wildcards):
-    m, t = circle_cfg("model"), circle_cfg("train")
-    return {
-        "arch": m["arch"],
-        "width": m["width"],
-        "encoder_blocks": m["encoder_blocks"],
-        "decoder_blocks": m["decoder_blocks"],
-        "fourier_features": m["fourier_features"],
-        "fourier_scale": m["fourier_scale"],
-        "iterations": per_k(
-            t["iterations"], "circle", wildcards.k, "circle.train.iterations"
-        ),
-        "lr": t["lr"],
-        "batch_size": t["batch_size"],
-        "batch_sampling": t["batch_sampling"],
-        "t_sampling": t["t_sampling"],
-        "t_eps": t["t_eps"],
-        "lr_schedule": t["lr_schedule"],
-        "checkpoint_every": t["checkpoint_every"],
-        "log_every": t["log_every"],
-        "seed": t["seed"],
-        "device": stage_device("circle", "train"),
-    }
+def circle_json(section):
+    """A circle section as the JSON a memgen circle-* command takes (--<name>-config)."""
+    return json.dumps(section, sort_keys=True)
 
 
-def circle_sample_params(wildcards):
+def circle_per_k(section, key, k):
+    return per_k(circle_cfg(section)[key], "circle", k, f"circle.{section}.{key}")
+
+
+def circle_data_json():
+    c = circle_cfg()
+    return circle_json(
+        {key: c[key] for key in ("pool_size", "pool_seed", "split_seed", "ks")}
+    )
+
+
+def circle_model_json(wildcards):
+    return circle_json(circle_cfg("model"))
+
+
+def circle_train_json(wildcards):
+    """circle.train with the per-K iterations resolved and the device made explicit."""
+    t = dict(circle_cfg("train"))
+    t["iterations"] = circle_per_k("train", "iterations", wildcards.k)
+    t["device"] = stage_device("circle", "train")
+    return circle_json(t)
+
+
+def circle_sample_json(wildcards):
+    s = dict(circle_cfg("sample"))
+    s["n_samples"] = circle_per_k("sample", "n_samples", wildcards.k)
+    s["device"] = stage_device("circle", "sample")
+    return circle_json(s)
+
+
+def circle_exact_sample_json(wildcards):
+    """The keys of circle.sample the exact sampler shares (its count and steps are circle.exact's)."""
     s = circle_cfg("sample")
-    return {
-        "n_samples": per_k(
-            s["n_samples"], "circle", wildcards.k, "circle.sample.n_samples"
-        ),
-        "steps": s["steps"],
-        "t_end": s["t_end"],
-        "prior_std": s["prior_std"],
-        "seed": s["seed"],
-        "device": stage_device("circle", "sample"),
-    }
+    return circle_json({key: s[key] for key in ("t_end", "prior_std", "seed")})
 
 
-def circle_exact_params(wildcards):
-    s, e = circle_cfg("sample"), circle_cfg("exact")
-    return {
-        "n_samples": per_k(
-            e["n_samples"], "circle", wildcards.k, "circle.exact.n_samples"
-        ),
-        "steps": e["steps"],
-        "t_end": s["t_end"],
-        "prior_std": s["prior_std"],
-        "seed": s["seed"],
-    }
+def circle_exact_json(wildcards):
+    return circle_json(
+        {
+            "n_samples": circle_per_k("exact", "n_samples", wildcards.k),
+            "steps": circle_cfg("exact")["steps"],
+        }
+    )
 
 
-def circle_cluster_params(wildcards):
-    c = circle_cfg("cluster")
-    return {
-        "tau": per_k(c["tau"], "circle", wildcards.k, "circle.cluster.tau"),
-        "tau_reference_n": c["tau_reference_n"],
-        "max_points": c["max_points"],
-        "copy_radius": c["copy_radius"],
-        "copy_fraction": c["copy_fraction"],
-        "copy_quantile": c["copy_quantile"],
-        "copy_max_null": c["copy_max_null"],
-    }
+def circle_cluster_json(wildcards):
+    c = dict(circle_cfg("cluster"))
+    c["tau"] = circle_per_k("cluster", "tau", wildcards.k)
+    c.pop("impl_version", None)  # a param of its own (reruns the stages it names)
+    return circle_json(c)
 
 
-def circle_energy_params(wildcards):
+def circle_energy_section(k, device):
     e = circle_cfg("energy")
+    keys = ("grid", "extent", "rtol", "atol", "prior")
     return {
-        "t": per_k(e["t"], "circle", wildcards.k, "circle.energy.t"),
-        "grid": e["grid"],
-        "extent": e["extent"],
-        "rtol": e["rtol"],
-        "atol": e["atol"],
-        "prior": e["prior"],
-        "device": stage_device("circle", "energy"),
+        **{key: e[key] for key in keys},
+        "t": circle_per_k("energy", "t", k),
+        "device": device,
     }
 
 
-def circle_energy_centres_params(wildcards):
+def circle_energy_json(wildcards):
+    return circle_json(
+        circle_energy_section(wildcards.k, stage_device("circle", "energy"))
+    )
+
+
+def circle_energy_centres_json(wildcards):
     # A few dozen points: seconds on a CPU, not worth a GPU job (float64 either way).
-    return {**circle_energy_params(wildcards), "device": "cpu"}
+    section = circle_energy_section(wildcards.k, "cpu")
+    section.pop("grid"), section.pop("extent")
+    return circle_json(section)
 
 
 def circle_beta_exact():
@@ -105,12 +105,23 @@ def circle_beta_exact():
     return 1.0 / (2.0 * per_k(e["t"], "circle", k, "circle.energy.t"))
 
 
-def circle_ks_arg():
-    return " ".join(str(k) for k in ks_of("circle"))
+def circle_energy_exact_json():
+    e = circle_cfg("energy")
+    return circle_json(
+        {"beta_exact": circle_beta_exact(), "grid": e["grid"], "extent": e["extent"]}
+    )
 
 
-def circle_exact_ks_arg():
-    return " ".join(str(k) for k in circle_exact_ks())
+def circle_figure_json():
+    return circle_json({"max_points": circle_cfg("figure")["max_points"]})
+
+
+def circle_figure_exact_json():
+    return circle_json({"ks": circle_exact_ks()})
+
+
+def circle_plots_json():
+    return json.dumps(plot_params(), sort_keys=True)
 
 
 def circle_per_k_files(pattern, ks=None, **wildcards):

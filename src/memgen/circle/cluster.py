@@ -16,7 +16,7 @@ must instead sit much closer to their training point than the training set's spa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,34 +24,40 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import AgglomerativeClustering
 
 from memgen.circle.copies import CopyCriterion, copy_criterion, nearest
+from memgen.circle.perk import PerK, each
 from memgen.classes import CLASSES
+from memgen.sections import Section, section
 
 LABELS = CLASSES
 
 
+@section("circle.cluster")
 @dataclass(frozen=True)
-class ClusterConfig:
-    tau: float
+class CircleClusterConfig(PerK, Section):
+    """The ``circle.cluster`` section (``tau`` is per K: the authors' 3.0, 2.0, 0.45 for 2, 9, 1000)."""
+
+    PER_K = ("tau",)
+
+    tau: float | list[float] = field(default_factory=lambda: [3.0, 2.0, 0.45])
     tau_reference_n: int = 10_000
     max_points: int = 10_000
     copy_radius: float = 0.05  # centre-to-training-point distance of a memorized cluster
     copy_quantile: float = 0.999
     copy_max_null: float = 0.5
     copy_fraction: float = 0.1
-    t_end: float = 1e-3
-    seed: int = 0
+    impl_version: int = 2
 
     def __post_init__(self):
-        if self.tau <= 0:
+        if any(v <= 0 for v in each(self.tau)):
             raise ValueError(f"circle.cluster.tau must be > 0, got {self.tau}")
         if self.tau_reference_n < 1 or self.max_points < 2:
             raise ValueError("circle.cluster.tau_reference_n must be >= 1 and max_points >= 2")
         if self.copy_radius <= 0 or self.copy_fraction <= 0:
             raise ValueError("circle.cluster.copy_radius and copy_fraction must be > 0")
 
-    def criterion(self, train: np.ndarray) -> CopyCriterion:
-        """Per-sample copy criterion for a sampler ending at t_end."""
-        return copy_criterion(train, self.t_end, self.copy_quantile, self.copy_max_null)
+    def criterion(self, train: np.ndarray, t_end: float) -> CopyCriterion:
+        """Per-sample copy criterion for a sampler ending at ``t_end``."""
+        return copy_criterion(train, t_end, self.copy_quantile, self.copy_max_null)
 
 
 def resolution(tau: float, k: int, tau_reference_n: int) -> float:
@@ -75,14 +81,16 @@ def nn_spacing(train: np.ndarray) -> float:
     return float(np.median(d.min(1)))
 
 
-def cluster_samples(samples: np.ndarray, train: np.ndarray, cfg: ClusterConfig):
-    """Cluster ``samples`` (N, 2) and label clusters against ``train`` (K, 2).
+def cluster_samples(
+    samples: np.ndarray, train: np.ndarray, cfg: CircleClusterConfig, t_end: float, seed: int = 0
+):
+    """Cluster ``samples`` (N, 2) of a sampler that ended at ``t_end`` against ``train`` (K, 2).
 
-    Returns (per-sample table, per-cluster table). Ward runs on at most ``max_points`` samples
-    (a seeded subset; the O(n²) memory of Ward is the limit); the other samples join the cluster
-    of their nearest centre.
+    ``cfg`` must be resolved for this K (``cfg.at_k``). Returns (per-sample table, per-cluster
+    table). Ward runs on at most ``max_points`` samples (a subset drawn with ``seed``; the O(n²)
+    memory of Ward is the limit); the other samples join the cluster of their nearest centre.
 
-    Cluster labels, with r the per-sample copy radius of ``cfg.criterion(train)``:
+    Cluster labels, with r the per-sample copy radius of ``cfg.criterion(train, t_end)``:
     - memorized: centre within copy_radius of a training point AND the members' median distance
       to their nearest training point is below r, or, when the training set is so dense that the
       per-sample criterion is not meaningful (fresh circle points pass it), below copy_fraction ×
@@ -91,8 +99,9 @@ def cluster_samples(samples: np.ndarray, train: np.ndarray, cfg: ClusterConfig):
       point (a novel state the sampler returns repeatedly);
     - generalized: otherwise (on the data manifold, not copies).
     """
+    cfg.check_resolved()
     n = len(samples)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(seed)
     fit_idx = np.sort(rng.choice(n, cfg.max_points, replace=False)) if n > cfg.max_points else None
     fit = samples if fit_idx is None else samples[fit_idx]
     tau_eff = cfg.tau * np.sqrt(len(fit) / cfg.tau_reference_n)
@@ -112,7 +121,7 @@ def cluster_samples(samples: np.ndarray, train: np.ndarray, cfg: ClusterConfig):
     d_train, nn_idx = nearest(samples, train)
     d_centre, c_idx = nearest(centres, train)
     spacing = nn_spacing(train)
-    crit = cfg.criterion(train)
+    crit = cfg.criterion(train, t_end)
     # Members are copies when they sit within the copy radius of their training point -- unless
     # the training set is so dense that fresh circle points do too (K = 1000: spacing 0.006); then
     # only a fraction of the spacing distinguishes a copy from a fresh point on the circle.

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
+from memgen.sections import Section, section
+
 EXPERIMENT = "circle"
+
+
+@section("circle")
+@dataclass(frozen=True)
+class CircleDataConfig(Section):
+    """The data keys of the ``circle`` section (its sub-sections have their own dataclasses)."""
+
+    pool_size: int = 60_000
+    pool_seed: int = 9
+    split_seed: int = 42
+    ks: list[int] = field(default_factory=lambda: [2, 9, 1000])
+    impl_version: int = 1
 
 
 def make_pool(n: int, seed: int) -> pd.DataFrame:
@@ -77,6 +92,11 @@ def train_points(split: pd.DataFrame, k: int) -> np.ndarray:
             "add it to circle.ks and rerun circle-data"
         )
     return rows[["x", "y"]].to_numpy(dtype=np.float64)
+
+
+def split_ks(split: pd.DataFrame) -> list[int]:
+    """The K values of a split table, increasing (what per-K config lists are aligned with)."""
+    return sorted(int(k) for k in split["K"].unique())
 
 
 def min_pairwise_distance(points: np.ndarray) -> float:

@@ -14,20 +14,63 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 from scipy.special import logsumexp
 
+from memgen.circle.perk import PerK, each
+from memgen.noise import VESDE
+from memgen.sections import Section, section
+
 PRIORS = ("gaussian", "mixture")
 
 
-def score_and_divergence(net, x: np.ndarray, t: float, device: str = "cpu"):
+@section("circle.energy")
+@dataclass(frozen=True)
+class CircleEnergyConfig(PerK, Section):
+    """The ``circle.energy`` section: learned energies by the PF-ODE likelihood (``t`` per K)."""
+
+    PER_K = ("t",)
+
+    t: float | list[float] = 0.05
+    grid: int = 20
+    extent: float = 1.5
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    prior: str = "gaussian"
+    beta_exact: float | str = "auto"
+    device: str = "auto"
+    impl_version: int = 1
+
+    def __post_init__(self):
+        if any(not 0 < v < 1 for v in each(self.t)):
+            raise ValueError(f"circle.energy.t must be in (0, 1), got {self.t}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"circle.energy.prior must be one of {PRIORS}, got {self.prior!r}")
+        if self.grid < 2 or self.extent <= 0:
+            raise ValueError("circle.energy.grid must be >= 2 and extent > 0")
+        if self.beta_exact != "auto" and not (
+            isinstance(self.beta_exact, (int, float)) and self.beta_exact > 0
+        ):
+            raise ValueError(f"circle.energy.beta_exact must be 'auto' or > 0, got {self.beta_exact!r}")
+
+    def beta(self) -> float:
+        """Inverse temperature of the K -> inf panel: ``beta_exact``, or (auto) 1 / (2 t_E) of the
+        largest K (the last per-K entry), the learned panels' own temperature."""
+        if self.beta_exact != "auto":
+            return float(self.beta_exact)
+        return 1.0 / (2.0 * each(self.t)[-1])
+
+
+def score_and_divergence(net, x: np.ndarray, t: float, device: str = "cpu", process=None):
     """(score (N, 2), exact divergence (N,)) of ``net`` at (x, t), float64."""
+    process = process or VESDE()
     xt = torch.tensor(x, dtype=torch.float64, device=device, requires_grad=True)
     tt = torch.full((len(x),), t, dtype=torch.float64, device=device)
-    s = net(xt, tt)
+    s = process.score(net(xt, tt), tt)
     div = torch.zeros(len(x), dtype=torch.float64, device=device)
     for i in range(2):
         (g,) = torch.autograd.grad(s[:, i].sum(), xt, retain_graph=i == 0)
@@ -60,12 +103,16 @@ def pf_ode_log_likelihood(
     atol: float = 1e-5,
     prior: str = "gaussian",
     memories: np.ndarray | None = None,
-    sigma: float = 1.0,
+    process: VESDE | None = None,
     device: str = "cpu",
 ) -> tuple[np.ndarray, int]:
-    """log p_{t_E}(points) under the learned model; returns (log p (N,), RHS evaluations)."""
+    """log p_{t_E}(points) under the learned model; returns (log p (N,), RHS evaluations).
+
+    The probability-flow ODE and the prior at t = 1 are those of ``process`` (default: σ = 1).
+    """
     if not 0 < t_e < 1:
         raise ValueError(f"circle.energy.t must be in (0, 1), got {t_e}")
+    process = process or VESDE()
     net64 = copy.deepcopy(net).to(device=device, dtype=torch.float64).eval()
     for p in net64.parameters():
         p.requires_grad_(False)
@@ -75,8 +122,9 @@ def pf_ode_log_likelihood(
     def rhs(t, y):
         nonlocal nfev
         nfev += 1
-        s, div = score_and_divergence(net64, y[: 2 * n].reshape(n, 2), float(t), device)
-        return np.concatenate([-0.5 * sigma**2 * s.reshape(-1), -0.5 * sigma**2 * div])
+        s, div = score_and_divergence(net64, y[: 2 * n].reshape(n, 2), float(t), device, process)
+        # d(log p)/dt along the flow is minus the divergence of the drift.
+        return np.concatenate([process.pf_ode_drift(s.reshape(-1)), process.pf_ode_drift(div)])
 
     y0 = np.concatenate([np.asarray(points, np.float64).reshape(-1), np.zeros(n)])
     sol = solve_ivp(rhs, (t_e, 1.0), y0, method="RK45", rtol=rtol, atol=atol)
@@ -84,7 +132,7 @@ def pf_ode_log_likelihood(
         raise RuntimeError(f"PF-ODE integration failed: {sol.message}; loosen rtol/atol")
     y1 = sol.y[:, -1]
     x1 = y1[: 2 * n].reshape(n, 2)
-    return log_prior(x1, prior, sigma, memories) + y1[2 * n :], nfev
+    return log_prior(x1, prior, process.prior_std(), memories) + y1[2 * n :], nfev
 
 
 def energy_from_logp(logp: np.ndarray, t_e: float, sigma: float = 1.0) -> np.ndarray:
@@ -92,12 +140,13 @@ def energy_from_logp(logp: np.ndarray, t_e: float, sigma: float = 1.0) -> np.nda
     return -2.0 * sigma**2 * t_e * np.asarray(logp)
 
 
-def learned_score(net, points: np.ndarray, t: float, device: str = "cpu") -> np.ndarray:
+def learned_score(net, points: np.ndarray, t: float, device: str = "cpu", process=None) -> np.ndarray:
     """Learned score at time t (for the quiver), float64 (N, 2)."""
+    process = process or VESDE()
     with torch.no_grad():
         x = torch.tensor(points, dtype=torch.float32, device=device)
         tt = torch.full((len(points),), t, dtype=torch.float32, device=device)
-        return net(x, tt).double().cpu().numpy()
+        return process.score(net(x, tt), tt).double().cpu().numpy()
 
 
 def point_energies(

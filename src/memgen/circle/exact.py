@@ -1,10 +1,36 @@
-"""Closed-form circle energies and the exact empirical score (SPEC §3.5)."""
+"""Closed-form circle energies, the exact empirical score, and the ``circle.exact`` section."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from scipy.special import i0e, i1e, logsumexp
+
+from memgen.circle.perk import PerK, each
+from memgen.sections import Section, section
+
+
+@section("circle.exact")
+@dataclass(frozen=True)
+class CircleExactConfig(PerK, Section):
+    """The ``circle.exact`` section: the exact empirical-score sampler as its own model.
+
+    Its end time, prior and seed are those of ``circle.sample``; ``n_samples`` is per K.
+    """
+
+    PER_K = ("n_samples",)
+
+    ks: list[int] = field(default_factory=lambda: [2, 9])
+    n_samples: int | list[int] = 10_000
+    steps: int = 1000
+
+    def __post_init__(self):
+        if any(n < 0 for n in each(self.n_samples)):
+            raise ValueError(f"circle.exact.n_samples must be >= 0, got {self.n_samples}")
+        if self.steps < 2:
+            raise ValueError(f"circle.exact.steps must be >= 2, got {self.steps}")
 
 
 def log_i0(z: np.ndarray) -> np.ndarray:

@@ -1,21 +1,27 @@
 """Score networks for the circle (SPEC §3.2): the paper's residual MLP and the official code's MLP.
 
-Both return s_θ(x, t) = h_θ(x, t) / sqrt(t) (VE SDE with σ = 1, marginal std sqrt(t)).
+Both predict the score of the VE process (:class:`memgen.noise.VESDE`, σ = 1) as
+s_θ(x, t) = h_θ(x, t) / sqrt(t): the output h is an eps-scale quantity divided by the marginal std.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from memgen.sections import Section, section
+
 ARCHS = ("paper", "official")
 
 
+@section("circle.model")
 @dataclass(frozen=True)
-class ModelConfig:
+class CircleModelConfig(Section):
+    """The ``circle.model`` section: the score network's architecture."""
+
     arch: str = "paper"
     width: int = 256
     encoder_blocks: int = 4
@@ -30,9 +36,6 @@ class ModelConfig:
             raise ValueError("circle.model.width and fourier_features must be >= 1")
         if self.encoder_blocks < 0 or self.decoder_blocks < 0:
             raise ValueError("circle.model.encoder_blocks/decoder_blocks must be >= 0")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class GaussianFourierFeatures(nn.Module):
@@ -62,7 +65,7 @@ class ResidualBlock(nn.Module):
 class PaperScoreNet(nn.Module):
     """Paper arch: [x, FRF(t)] -> Linear(width) -> encoder blocks -> decoder blocks -> Linear(2)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: CircleModelConfig):
         super().__init__()
         self.embed = GaussianFourierFeatures(cfg.fourier_features, cfg.fourier_scale)
         self.inp = nn.Linear(2 + 2 * cfg.fourier_features, cfg.width)
@@ -81,7 +84,7 @@ class OfficialScoreNet(nn.Module):
 
     hidden = 128
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: CircleModelConfig):
         super().__init__()
         h = self.hidden
         self.embed = GaussianFourierFeatures(cfg.fourier_features, cfg.fourier_scale)
@@ -99,7 +102,7 @@ class OfficialScoreNet(nn.Module):
         return self.net(h) / torch.sqrt(t)[:, None]
 
 
-def build_model(cfg: ModelConfig, seed: int) -> nn.Module:
+def build_model(cfg: CircleModelConfig, seed: int) -> nn.Module:
     """Deterministically initialised score network (weights and Fourier frequencies from ``seed``)."""
     torch.manual_seed(seed)
     net = PaperScoreNet(cfg) if cfg.arch == "paper" else OfficialScoreNet(cfg)
@@ -114,17 +117,23 @@ def load_model(path, device: str = "cpu") -> tuple[nn.Module, dict]:
     from memgen.checkpoint import load_tensors
 
     blob = load_tensors(path, map_location=device)
-    net = build_model(ModelConfig(**blob["model_config"]), seed=0)
+    net = build_model(CircleModelConfig.from_dict(blob["model_config"]), seed=0)
     net.load_state_dict(blob["state_dict"])
     net.eval().to(device)
     return net, blob
 
 
-def score_fn(net: nn.Module, device: str = "cpu"):
-    """Wrap a network as a score function s(x: (N, 2) tensor, t: float) -> (N, 2) tensor."""
+def score_fn(net: nn.Module, process=None):
+    """Wrap a network as a score function s(x: (N, 2) tensor, t: float) -> (N, 2) tensor.
+
+    The process (default: the circle's VE SDE) turns the network's output into the score.
+    """
+    from memgen.noise import VESDE
+
+    process = process or VESDE()
 
     def fn(x: torch.Tensor, t: float) -> torch.Tensor:
         tt = torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
-        return net(x, tt)
+        return process.score(net(x, tt), tt)
 
     return fn

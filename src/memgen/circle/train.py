@@ -1,54 +1,61 @@
-"""Denoising score matching for the circle (SPEC §3.3) with exact, resumable checkpoints.
+"""Denoising score matching for the circle's score network, with exact, resumable checkpoints.
 
-All randomness of the loop (batch indices, t, noise) comes from one explicit torch.Generator
-whose state is checkpointed together with model, optimizer and LR-scheduler states, so a run
-killed at any point and resumed from its checkpoint reproduces the uninterrupted run bit for bit
-on CPU.
+The noise process is the VE SDE of :class:`memgen.noise.VESDE` (its training times, perturbation
+and variance-weighted loss); batch order, RNG capture and checkpoints are the shared training core
+of :mod:`memgen.training`. All randomness of the loop (batch indices, t, noise) comes from one
+explicit torch.Generator, checkpointed together with model, optimizer and LR-schedule states, so a
+run killed at any point and resumed reproduces the uninterrupted run bit for bit on CPU.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
-from memgen.checkpoint import load_resumable, save_resumable
 from memgen.circle.data import subset_hash
-from memgen.circle.model import ModelConfig, build_model
+from memgen.circle.model import CircleModelConfig, build_model
+from memgen.circle.perk import PerK, each
 from memgen.device import resolve_device
 from memgen.io import config_hash
+from memgen.noise import T_SAMPLING, VESDE
+from memgen.sections import Section, section
+from memgen.training import BatchOrder, TrainingCheckpoint, progress_bar
 
 log = logging.getLogger(__name__)
 
-T_SAMPLING = ("uniform", "log_uniform")
 BATCH_SAMPLING = ("epoch", "replacement")
 LR_SCHEDULES = ("constant", "cosine")
+CHECKPOINT_FORMAT = 2  # in the resume key: checkpoints of another layout are not resumed
 
 
+@section("circle.train")
 @dataclass(frozen=True)
-class TrainConfig:
-    iterations: int = 800_000
+class CircleTrainConfig(PerK, Section):
+    """The ``circle.train`` section (defaults: the authors' code; ``iterations`` is per K)."""
+
+    PER_K = ("iterations",)
+
+    iterations: int | list[int] = field(default_factory=lambda: [800_000, 800_000, 500_000])
     lr: float = 1e-4
     batch_size: int = 500
     batch_sampling: str = "epoch"
     t_sampling: str = "uniform"
     t_eps: float = 1e-5
     lr_schedule: str = "constant"
-    checkpoint_every: int = 1000
-    log_every: int = 100
+    checkpoint_every: int = 10_000
+    log_every: int = 1000
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
 
     def __post_init__(self):
-        if self.iterations < 0:
+        if any(n < 0 for n in each(self.iterations)):
             raise ValueError(f"circle.train.iterations must be >= 0, got {self.iterations}")
         if self.lr <= 0 or self.batch_size < 1:
             raise ValueError("circle.train.lr must be > 0 and batch_size >= 1")
@@ -63,54 +70,12 @@ class TrainConfig:
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("circle.train.checkpoint_every and log_every must be >= 1")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def process(self) -> VESDE:
+        """The noise process with this section's training-time distribution."""
+        return VESDE(sigma=1.0, t_eps=self.t_eps, t_sampling=self.t_sampling)
 
 
-def sample_t(n: int, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    """t in [t_eps, 1]: uniform (paper) or log-uniform (weights small t, where copying is learned)."""
-    u = torch.rand(n, generator=gen)
-    if cfg.t_sampling == "uniform":
-        return cfg.t_eps + (1.0 - cfg.t_eps) * u
-    return torch.exp(math.log(cfg.t_eps) * (1.0 - u))
-
-
-class BatchSampler:
-    """Indices of each mini-batch.
-
-    ``epoch``: the paper/code loader — shuffle K points, batches of min(B, K), reshuffle when
-    exhausted. ``replacement``: B indices drawn uniformly with replacement (replicates tiny K into
-    a full batch with independent t and noise per copy).
-    """
-
-    def __init__(self, k: int, cfg: TrainConfig, gen: torch.Generator):
-        self.k, self.cfg, self.gen = k, cfg, gen
-        self.order = torch.empty(0, dtype=torch.long)
-        self.pos = 0
-
-    def next(self) -> torch.Tensor:
-        if self.cfg.batch_sampling == "replacement":
-            return torch.randint(self.k, (self.cfg.batch_size,), generator=self.gen)
-        if self.pos >= len(self.order):
-            self.order, self.pos = torch.randperm(self.k, generator=self.gen), 0
-        idx = self.order[self.pos : self.pos + min(self.cfg.batch_size, self.k)]
-        self.pos += len(idx)
-        return idx
-
-    def state(self) -> dict:
-        return {"order": self.order.clone(), "pos": self.pos}
-
-    def load(self, state: dict) -> None:
-        self.order, self.pos = state["order"], state["pos"]
-
-
-def dsm_loss(net, x0: torch.Tensor, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """E ||s(x0 + sqrt(t) z, t) sqrt(t) + z||^2, summed over coordinates, mean over the batch."""
-    st = torch.sqrt(t)[:, None]
-    return ((net(x0 + st * z, t) * st + z) ** 2).sum(dim=1).mean()
-
-
-def _lr_lambda(cfg: TrainConfig):
+def _lr_lambda(cfg: CircleTrainConfig):
     if cfg.lr_schedule == "constant":
         return lambda step: 1.0
     n = max(cfg.iterations, 1)
@@ -119,16 +84,18 @@ def _lr_lambda(cfg: TrainConfig):
 
 def train(
     points: np.ndarray,
-    model_cfg: ModelConfig,
-    cfg: TrainConfig,
+    model_cfg: CircleModelConfig,
+    cfg: CircleTrainConfig,
     checkpoint: str | Path | None = None,
     progress: bool = True,
 ) -> tuple[torch.nn.Module, pd.DataFrame]:
     """Train a score net on ``points`` (K, 2); resume from ``checkpoint`` when it matches.
 
-    Returns the trained network and the log (step, loss, lr, it_per_s). The loss logged at a step
-    is the mean over the ``log_every`` iterations ending there.
+    ``cfg`` must be resolved for this K (:meth:`CircleTrainConfig.at_k`). Returns the trained
+    network and the log (step, loss, lr, it_per_s). The loss logged at a step is the mean over the
+    ``log_every`` iterations ending there.
     """
+    cfg.check_resolved()
     device = resolve_device(cfg.device, "circle.train.device")
     x_all = torch.tensor(np.array(points, dtype=np.float32))
     k = len(x_all)
@@ -140,45 +107,37 @@ def train(
     # differently, so it would change the trained weights of every existing configuration.
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    process = cfg.process()
     gen = torch.Generator().manual_seed(cfg.seed)
-    batches = BatchSampler(k, cfg, gen)
+    # The authors' loader keeps the short last batch of an epoch.
+    order = BatchOrder(k, cfg.batch_size, cfg.batch_sampling, gen, drop_last=False)
     # What a checkpoint must match to be resumed: data, architecture and training config.
     key = config_hash(
-        {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "data": subset_hash(points)}
-    )
+        {"model": model_cfg.to_dict(), "train": cfg.to_dict(), "data": subset_hash(points),
+         "format": CHECKPOINT_FORMAT}
+    )  # fmt: skip
     step, rows, acc, n_acc = 0, [], 0.0, 0
-    ckpt = Path(checkpoint) if checkpoint else None
-    # weights_only load; an unreadable checkpoint is set aside (warning) for the previous one.
-    blob = load_resumable(ckpt) if ckpt is not None else None
-    if blob is not None:
-        if blob.get("key") == key:
-            net.load_state_dict(blob["model"])
-            opt.load_state_dict(blob["optimizer"])
-            sched.load_state_dict(blob["scheduler"])
-            gen.set_state(blob["rng"])
-            batches.load(blob["batches"])
-            step, rows = blob["step"], blob["log"]
-            acc, n_acc = blob["acc"], blob["n_acc"]
-            log.info("resumed from %s at step %d", ckpt, step)
-        else:
-            log.warning("ignoring checkpoint %s: made with a different config/data", ckpt)
+    ckpt = None
+    if checkpoint:
+        ckpt = TrainingCheckpoint(
+            checkpoint, key,
+            parts={"model": net, "optimizer": opt, "scheduler": sched, "order": order},
+            generators={"data": gen},
+        )  # fmt: skip
+        state = ckpt.restore()
+        if state is not None:
+            step, rows = int(state["step"]), list(state["log"])
+            acc, n_acc = state["acc"], state["n_acc"]
 
     net.train()
-    bar = tqdm(
-        total=cfg.iterations,
-        initial=step,
-        file=sys.stderr,
-        disable=not progress,
-        mininterval=5.0,
-        desc=f"train K={k}",
-    )
+    bar = progress_bar(cfg.iterations, step, progress, f"train K={k}")
     t0 = time.perf_counter()
     while step < cfg.iterations:
-        idx = batches.next()
+        idx = order.next()
         x0 = x_all[idx].to(device)
-        t = sample_t(len(idx), cfg, gen).to(device)
+        t = process.sample_times(len(idx), gen, device)
         z = torch.randn(x0.shape, generator=gen).to(device)
-        loss = dsm_loss(net, x0, t, z)
+        loss = process.loss(net(process.perturb(x0, t, z), t), z, t)
         for p in params:  # = opt.zero_grad(set_to_none=True), without its per-call overhead
             p.grad = None
         loss.backward()
@@ -200,21 +159,7 @@ def train(
             bar.set_postfix(loss=f"{acc / n_acc:.4f}")
             acc, n_acc, t0 = 0.0, 0, time.perf_counter()
         if ckpt is not None and step % cfg.checkpoint_every == 0 and step < cfg.iterations:
-            save_resumable(
-                {
-                    "key": key,
-                    "step": step,
-                    "model": net.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": gen.get_state(),
-                    "batches": batches.state(),
-                    "log": rows,
-                    "acc": acc,
-                    "n_acc": n_acc,
-                },
-                ckpt,
-            )
+            ckpt.save(step, rows, acc=acc, n_acc=n_acc)
             t0 = time.perf_counter()  # exclude checkpoint I/O from it/s
     bar.close()
     net.eval()

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from memgen.sections import Section, section
 
 
 def json_arg(text: str, what: str) -> dict[str, Any]:
