@@ -262,3 +262,35 @@ def test_neighbors_by_hand_keep_the_schema_k(tmp_path):
     assert len(nn) == 6 * want["k"] and set(nn["metric"]) == {want["metric"]}
     assert set(nn["K"]) == {20} and set(nn["experiment"]) == {"e"}
     assert read_provenance(out)["impl_version"] == want["impl_version"]
+
+
+# ------------------------------------------------------------- a key reruns only its consumers
+
+
+@pytest.mark.parametrize(
+    "change, want",
+    [
+        # figure-only keys of the thresholds and classify sections: the figure alone
+        ({"thresholds": {"band": [0.7, 1.3]}}, {"classify_figure"}),
+        ({"classify": {"examples_per_class": 2}}, {"classify_figure"}),
+        # the sweep factors rescale the chosen thresholds downstream: fractions (+ its figure)
+        ({"thresholds": {"sweep": [0.5, 1.0, 1.5]}}, {"fractions", "classify_figure"}),
+    ],
+    ids=["band", "examples", "sweep"],
+)
+def test_a_section_key_reruns_only_the_rules_that_use_it(tiny_copy, change, want):
+    from conftest import DEMO, TINY, planned_jobs
+
+    overlay = tiny_copy / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"images": {"digits": change}}))
+    assert set(planned_jobs(tiny_copy, configfiles=(DEMO, TINY, overlay))) == want
+
+
+def test_neighbour_count_does_not_rerun_the_pool_null(tiny_copy):
+    from conftest import DEMO, TINY, planned_jobs
+
+    overlay = tiny_copy / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"images": {"digits": {"neighbors": {"k": 3}}}}))
+    jobs = planned_jobs(tiny_copy, configfiles=(DEMO, TINY, overlay))
+    assert {"neighbors_train", "neighbors_synth", "thresholds", "classify"} <= set(jobs), jobs
+    assert not {"pool_null", "split", "train", "sample"} & set(jobs), jobs
