@@ -23,11 +23,11 @@ rule neighbors_train:
         gpu=stage_gpus("neighbors"),
         attempt=attempt_number,
     params:
-        metric=lookup(dpath="images/{E}/neighbors/metric", within=config),
+        metric=experiment_setting("neighbors", "metric"),
         k=neighbors_k_train,
-        batch_size=lookup(dpath="images/{E}/neighbors/batch_size", within=config),
+        batch_size=experiment_setting("neighbors", "batch_size"),
         device=neighbors_device,
-        impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
+        impl_version=experiment_setting("neighbors", "impl_version"),
     shell:
         "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen neighbors --reference {input.pool} --queries {input.samples}"
@@ -55,11 +55,11 @@ rule neighbors_synth:
         gpu=stage_gpus("neighbors"),
         attempt=attempt_number,
     params:
-        metric=lookup(dpath="images/{E}/neighbors/metric", within=config),
+        metric=experiment_setting("neighbors", "metric"),
         k=neighbors_k_synth,
-        batch_size=lookup(dpath="images/{E}/neighbors/batch_size", within=config),
+        batch_size=experiment_setting("neighbors", "batch_size"),
         device=neighbors_device,
-        impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
+        impl_version=experiment_setting("neighbors", "impl_version"),
     shell:
         "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen neighbors --reference {input.samples} --exclude-self"

@@ -22,11 +22,11 @@ rule pool_null:
         runtime=pool_null_runtime,
         gpu=stage_gpus("neighbors"),
     params:
-        metric=lookup(dpath="images/{E}/neighbors/metric", within=config),
-        batch_size=lookup(dpath="images/{E}/neighbors/batch_size", within=config),
+        metric=experiment_setting("neighbors", "metric"),
+        batch_size=experiment_setting("neighbors", "batch_size"),
         device=neighbors_device,
         # the null is the neighbour search on the pool: its numbers change with the neighbour code
-        impl_version=lookup(dpath="images/{E}/neighbors/impl_version", within=config),
+        impl_version=experiment_setting("neighbors", "impl_version"),
     shell:
         "memgen pool-null --pool {input.pool} --metric {params.metric}"
         " --batch-size {params.batch_size} --device {params.device}"
