@@ -93,6 +93,9 @@ def main(argv=None) -> int:
     ap.add_argument("--snakefile", type=Path, default=REPO / "Snakefile")
     ap.add_argument("--out", type=Path, help="write the job list here")
     ap.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"))
+    ap.add_argument(
+        "--workdir", type=Path, help="plan in this directory (e.g. one holding finished outputs)"
+    )
     args = ap.parse_args(argv)
     if args.compare:
         a, b = (json.loads(p.read_text()) for p in args.compare)
@@ -101,7 +104,8 @@ def main(argv=None) -> int:
         return 1 if diffs else 0
     configs = [p.resolve() for p in args.configs] or [REPO / "config.yaml"]
     with tempfile.TemporaryDirectory(prefix="memgen-dag-jobs-") as tmp:
-        jobs = dump(args.snakefile.resolve(), configs, Path(tmp))
+        workdir = args.workdir.resolve() if args.workdir else Path(tmp)
+        jobs = dump(args.snakefile.resolve(), configs, workdir)
     text = json.dumps(jobs, indent=1, sort_keys=True)
     if args.out:
         args.out.write_text(text + "\n")

@@ -1,5 +1,7 @@
-# Shared set-up: config validation, constants, wildcard constraints and get_* helpers.
-# The only file with workflow-level Python; rule files call these helpers by name.
+# Shared set-up: config validation, experiments and their K grids, path and model helpers,
+# retries, wildcard constraints. The other helper files (included by the Snakefile) build on it:
+# params.smk (config -> job parameters), resources.smk (job sizes), data_files.smk (data set
+# files), targets.smk (default targets). Rule files hold rules only and call helpers by name.
 import contextlib
 import copy
 import json
@@ -388,6 +390,27 @@ def per_experiment_k(patterns, exps):
 def per_experiment(patterns, exps):
     """Every pattern (wildcard E only) for every experiment in exps (default targets)."""
     return [path_of(pattern, E=E) for E in exps for pattern in patterns]
+
+
+# --- Config values as params. Snakemake's lookup(dpath=...) would do, but it matches the path
+# against the whole config tree on every call: ~60 % of a paper-DAG dry run.
+
+_REQUIRED = object()
+
+
+def experiment_setting(*keys, default=_REQUIRED):
+    """Params function: the job's experiment's config value at keys, e.g.
+    experiment_setting("neighbors", "metric") for images.<E>.neighbors.metric."""
+
+    def setting(wildcards):
+        value = exp_cfg(wildcards.E)
+        for key in keys:
+            if default is not _REQUIRED and key not in value:
+                return default
+            value = value[key]
+        return value
+
+    return setting
 
 
 # --- Models: an experiment with `model.reuse: M` samples and analyses M's models (e.g. the 8 x K

@@ -36,10 +36,10 @@ rule split:
         runtime=split_runtime,
         gpu=0,
     params:
-        dataset=lookup(dpath="images/{E}/dataset", within=config),
+        dataset=experiment_setting("dataset"),
         data_root=config["data_root"],
-        path=lookup(dpath="images/{E}/path", within=config, default=""),
-        seed=lookup(dpath="images/{E}/split_seed", within=config),
+        path=experiment_setting("path", default=""),
+        seed=experiment_setting("split_seed"),
         max_k=split_max_k,
         impl_version=split_impl_version,
     shell:
@@ -67,9 +67,9 @@ rule split_check:
         runtime=split_runtime,
         gpu=0,
     params:
-        dataset=lookup(dpath="images/{E}/dataset", within=config),
+        dataset=experiment_setting("dataset"),
         data_root=config["data_root"],
-        path=lookup(dpath="images/{E}/path", within=config, default=""),
+        path=experiment_setting("path", default=""),
         data_stamp=split_data_stamp,
     shell:
         "memgen split-check --dataset {params.dataset} --data-root={params.data_root:q}"
