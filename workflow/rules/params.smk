@@ -338,4 +338,6 @@ def curvature_figure_json(wildcards):
 def energy_figure_json(wildcards):
     """The figure key of the energy section (plot_abs)."""
     cfg = exp_cfg(wildcards.E).get("energy", {})
-    return json.dumps({key: cfg[key] for key in ("plot_abs",) if key in cfg}, sort_keys=True)
+    return json.dumps(
+        {key: cfg[key] for key in ("plot_abs",) if key in cfg}, sort_keys=True
+    )
