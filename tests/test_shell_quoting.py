@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DEMO, TINY, snakemake
+from conftest import BIN, DEMO, TINY, snakemake
 
 HOSTILE = {
     "data_root": "x' || touch marker_data_root; echo '",
@@ -63,7 +63,9 @@ def test_hostile_strings_reach_commands_verbatim_and_run_nothing(tmp_path):
         },
     )
     proc = snakemake(tmp_path, "-n", "-p", configfiles=(DEMO, TINY, overlay))
-    commands = re.findall(r"^Shell command: (memgen .*|MEMGEN_.*)$", proc.stdout, re.M)
+    # retried rules (and their group members) run their memgen command through memgen.retry
+    wrapper = r"(?:python -m memgen\.retry .*? -- )?"
+    commands = re.findall(rf"^Shell command: ({wrapper}memgen .*|MEMGEN_.*)$", proc.stdout, re.M)
     jobs = [r for r in re.findall(r"^(?:local)?rule (\w+):$", proc.stdout, re.M) if r != "all"]
     assert len(commands) == len(jobs) > 30, "every job of the DAG prints its shell command"
     rules = set(jobs)
@@ -75,7 +77,7 @@ def test_hostile_strings_reach_commands_verbatim_and_run_nothing(tmp_path):
     fake.write_text(FAKE_MEMGEN)
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     record = tmp_path / "calls.jsonl"
-    env = dict(os.environ, PATH=f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    env = dict(os.environ, PATH=os.pathsep.join([str(fake_bin), str(BIN), os.environ["PATH"]]))
     env["FAKE_MEMGEN_LOG"] = str(record)
     for cmd in commands:
         log = re.search(r"> (\S+) 2>&1$", cmd)
