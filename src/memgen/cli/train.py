@@ -44,13 +44,29 @@ def _train(args: argparse.Namespace) -> int:
     model_cfg = _json_arg(args.model_config, "--model-config")
     cfg = TrainConfig.from_dict(_json_arg(args.train_config, "--train-config"))
     data = load_subset(Path(args.pool), args.k)
+    provenance = {"experiment": args.experiment, "pool": str(args.pool)}
     train_model(
-        data, model_cfg, cfg, args.model_dir, args.log, args.scratch,
-        provenance={"experiment": args.experiment, "pool": str(args.pool)},
+        data, model_cfg, cfg, args.model_dir, args.log, args.scratch, provenance=provenance,
         progress=not args.no_progress,
         reuse_from=(args.reuse_model, args.reuse_log) if args.reuse_model else None,
+        snapshots=_snapshot_writer(args, cfg, provenance),
     )  # fmt: skip
     return 0
+
+
+def _snapshot_writer(args: argparse.Namespace, cfg, provenance: dict):
+    """The EMA-snapshot hook of --snapshot-steps (None without it): steps of this K, checked."""
+    if not args.snapshot_steps:
+        return None
+    from memgen.snapshots import CACHE_DIR, SnapshotWriter, read_steps_file
+
+    steps = read_steps_file(args.snapshot_steps, args.k)
+    if steps and steps[-1] > cfg.iterations:
+        raise ValueError(
+            f"{args.snapshot_steps}: snapshot step {steps[-1]} of K={args.k} is beyond the training "
+            f"length ({cfg.iterations} iterations)"
+        )
+    return SnapshotWriter(steps, Path(args.scratch) / CACHE_DIR, provenance)
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -124,6 +140,12 @@ def register(subparsers) -> None:
         "identical (same model/train config, K and training images); empty: train",
     )
     p.add_argument("--reuse-log", default="", help="training log parquet of --reuse-model")
+    p.add_argument(
+        "--snapshot-steps",
+        default="",
+        help="JSON file {K: [steps]}: keep an EMA snapshot at these steps under SCRATCH/snapshots/ "
+        "(read only; the final weights are the same with or without); empty: none",
+    )
     p.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
     p.set_defaults(func=_train)
 
