@@ -11,6 +11,7 @@ def all_figure_files(wildcards=None):
             + basins_figures()
             + curvature_figures()
             + energy_figures()
+            + snapshot_figures()
         )
     return files + pending
 
@@ -27,5 +28,6 @@ def all_targets(wildcards=None):
             + basins_targets()
             + curvature_targets()
             + energy_targets()
+            + snapshot_targets()
         )
     return files + pending + kgrid_targets() + tables_targets()
