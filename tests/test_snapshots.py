@@ -138,3 +138,20 @@ def test_log_steps_and_refusals_name_the_key():
         SnapshotConfig(count=2, first=50).resolve_steps(10)
     with pytest.raises(ValueError, match="unknown .*snapshots config keys"):
         SnapshotConfig.from_dict({"stepz": [1]})
+
+
+def test_plan_shows_the_snapshot_cost_and_none_by_default(tmp_path):
+    from memgen.plan import plan_from_files
+
+    overlay = tmp_path / "snap.yaml"
+    overlay.write_text("images:\n  cifar10:\n    snapshots: {count: 6, first: 2000, ks: [2, 2000, 16000],"
+                       " sample_max: 4000, agreement_samples: 256}\n")  # fmt: skip
+    base = plan_from_files([REPO / "config.yaml"], experiments=["cifar10"]).iloc[0]
+    assert base["snapshots"] == 0 and base["snapshot_gpu_h"] == 0
+    row = plan_from_files([REPO / "config.yaml", overlay], experiments=["cifar10"]).iloc[0]
+    assert row["snapshots"] == 18
+    # 6 snapshots x (min(4K, 4000) + 256) images x 1000 steps at 3 x 128 x steps/s images per second
+    images = 6 * ((8 + 256) + (4000 + 256) + (4000 + 256))
+    expected = images * 1000 / (3 * 128 * row["steps_per_s"]) / 3600
+    assert row["snapshot_gpu_h"] == pytest.approx(expected, abs=0.06)
+    assert row["total_gpu_h"] == pytest.approx(base["total_gpu_h"] + row["snapshot_gpu_h"], abs=0.11)

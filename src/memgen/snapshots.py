@@ -227,3 +227,25 @@ def make_snapshot(
         shutil.rmtree(replay, ignore_errors=True)
     publish(src, model_dir)
     return {"step": int(step), "source": how, "snapshot": snapshot_key(key, step)}
+
+
+def plan_cost(exp: dict, sample: dict, iterations, batch: int, steps_per_s: float) -> tuple[int, float]:
+    """(number of snapshots, GPU-hours) of the snapshot analysis of one experiment for `memgen plan`.
+
+    Saving during training is free; each snapshot draws its synthetic set and the agreement draws
+    (a forward pass ~ 1/3 of a training step per image, as for the sample stage). The exact model's
+    draws (one set per K) and replays of steps added after training are not counted.
+    """
+    cfg = SnapshotConfig.from_dict(exp.get("snapshots") or {})
+    if not cfg.enabled:
+        return 0, 0.0
+    ks = list(cfg.ks or exp["ks"])
+    all_ks = list(exp["ks"])
+    n_snap, images = 0, 0
+    for k in ks:
+        iters = iterations[all_ks.index(k)] if isinstance(iterations, list) else iterations
+        steps = cfg.resolve_steps(int(iters))
+        n_final = min(max(round(sample["ratio"] * k), sample["min"]), sample["max"] or 10**12)
+        n_snap += len(steps)
+        images += len(steps) * (cfg.n_samples(n_final) + cfg.agreement_samples)
+    return n_snap, images * sample["steps"] / (3 * batch * steps_per_s) / 3600

@@ -22,7 +22,7 @@ rule snapshot_steps:
         "../../envs/pipeline.yaml"
     threads: 1
     params:
-        cfg=snapshot_json,
+        cfg=snapshot_json("steps"),
         iterations=snapshot_iterations_json,
     shell:
         "memgen snapshot-steps --experiment {wildcards.E} --snapshots-config {params.cfg:q}"
@@ -46,7 +46,7 @@ rule snapshot_exact:
         runtime=120,
         gpu=snapshot_gpus,
     params:
-        cfg=snapshot_json,
+        cfg=snapshot_json("exact"),
         sample=snapshot_section_json("sample"),
     shell:
         "memgen snapshot-exact --pool {input.pool} --k {wildcards.k} --experiment {wildcards.E}"
@@ -81,7 +81,7 @@ rule snapshot:
         runtime=snapshot_runtime,
         gpu=snapshot_gpus,
     params:
-        cfg=snapshot_json,
+        cfg=snapshot_json("snapshot"),
         model=train_model_json,
         train=train_train_json,
         sample=snapshot_section_json("sample"),
@@ -115,7 +115,7 @@ rule snapshot_summary:
         "../../envs/pipeline.yaml"
     threads: 1
     params:
-        cfg=snapshot_json,
+        cfg=snapshot_json("summary"),
         classify=snapshot_summary_params,
     shell:
         "memgen snapshot-summary --experiment {wildcards.E} --snapshots-config {params.cfg:q}"

@@ -107,11 +107,25 @@ def snapshot_iterations_json(wildcards):
     )
 
 
-def snapshot_json(wildcards):
-    """The snapshots section with the device made explicit."""
-    cfg = dict(snapshot_cfg(wildcards.E))
-    cfg["device"] = stage_device(wildcards.E, "snapshots")
-    return json.dumps(cfg, sort_keys=True)
+# The keys of the snapshots section each rule uses (and so reruns for): the step list reaches only
+# the steps file, so adding a step leaves every other snapshot job alone.
+SNAPSHOT_KEYS = {
+    "steps": ("count", "first", "steps"),
+    "exact": ("agreement_samples", "device", "impl_version"),
+    "snapshot": ("sample_max", "agreement_samples", "device", "impl_version"),
+    "summary": ("level", "impl_version"),
+}
+
+
+def snapshot_json(rule):
+    """Params function: the keys of the snapshots section that ``rule`` uses, device explicit."""
+
+    def params(wildcards):
+        cfg = dict(snapshot_cfg(wildcards.E))
+        cfg["device"] = stage_device(wildcards.E, "snapshots")
+        return json.dumps({k: cfg[k] for k in SNAPSHOT_KEYS[rule]}, sort_keys=True)
+
+    return params
 
 
 def snapshot_section_json(section):
