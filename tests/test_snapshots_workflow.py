@@ -4,7 +4,6 @@ settings stop the run before any job, naming the key."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pandas as pd
@@ -12,7 +11,10 @@ import pytest
 import yaml
 from conftest import DEMO, TINY, planned_jobs, snakemake
 
-SNAP = {"count": 0, "steps": [50, 200], "ks": [2, 8], "sample_max": 8, "agreement_samples": 4}
+from memgen.snapshots import SnapshotConfig
+
+# count 2 from step 50 of the tiny run's 200 iterations: steps 50 and 200
+SNAP = {"count": 2, "first": 50, "ks": [2, 8], "sample_max": 8, "agreement_samples": 4}
 TARGETS = [f"results/tiny/digits/snapshots/{n}.parquet" for n in ("fractions", "tau", "fit")]
 
 
@@ -33,8 +35,9 @@ def snap_run(tmp_path_factory):
 
 def test_snapshots_are_kept_during_training_and_analysed(snap_run):
     run = snap_run / "results/tiny/digits"
-    steps = json.loads((run / "snapshots/steps.json").read_text())
-    assert steps == {"2": [50, 200], "8": [50, 200]}
+    # the workflow's steps are memgen's (log-spaced from `first` to the last step)
+    assert SnapshotConfig.from_dict(SNAP).resolve_steps(200) == [50, 200]
+    assert sorted(p.name for p in (run / "K2/snapshots").glob("step*")) == ["step200", "step50"]
     for k in (2, 8):
         for s in (50, 200):
             log = (snap_run / f"results/tiny/logs/snapshot/digits_K{k}_step{s}.log").read_text()
@@ -56,8 +59,8 @@ def test_noop_rerun_plans_nothing_and_an_added_step_plans_only_its_jobs(snap_run
     assert planned_jobs(work, *TARGETS, configfiles=(DEMO, TINY, overlay)) == {}
     added = _overlay(work, {**SNAP, "steps": [50, 120, 200]}, "added.yaml")
     jobs = planned_jobs(work, *TARGETS, configfiles=(DEMO, TINY, added))
-    # one snapshot job per K for the new step, the steps file and the summary; never training
-    assert jobs == {"snapshot": 2, "snapshot_steps": 1, "snapshot_summary": 1}, jobs
+    # one snapshot job per K for the new step and the summary; never training
+    assert jobs == {"snapshot": 2, "snapshot_summary": 1}, jobs
     snakemake(work, "--cores", "2", *TARGETS, configfiles=(DEMO, TINY, added))
     log = (work / "results/tiny/logs/snapshot/digits_K2_step120.log").read_text()
     assert "replaying training" in log  # training had passed step 120 unrecorded

@@ -27,7 +27,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,23 +143,6 @@ class SnapshotWriter:
         save_model_atomic(ema_model, cache_path(self.cache_dir, step), info)
         self.saved.append(int(step))
         log.info("EMA snapshot of step %d saved to %s", step, cache_path(self.cache_dir, step))
-
-
-def read_steps_file(path: str | os.PathLike, k: int) -> list[int]:
-    """Steps of K from the experiment's snapshot-steps JSON ({"K": [steps]}); [] when K is absent."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"snapshot steps file not found: {path}")
-    table = json.loads(path.read_text())
-    if not isinstance(table, dict):
-        raise ValueError(f"{path}: expected a JSON object {{K: [steps]}}")
-    return [int(s) for s in table.get(str(int(k)), [])]
-
-
-def write_steps_file(steps_by_k: dict[int, Sequence[int]], path: str | os.PathLike) -> Path:
-    from memgen.io import write_json
-
-    return write_json({str(int(k)): [int(s) for s in v] for k, v in sorted(steps_by_k.items())}, path)
 
 
 def publish(src: Path, model_dir: str | os.PathLike) -> Path:

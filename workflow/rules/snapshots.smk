@@ -1,32 +1,13 @@
 # Training dynamics (docs/training_dynamics.md): the memorization analysis at EMA snapshots taken
 # during training, per (experiment E, K, step s), with the experiment's final thresholds.
-#   R/E/snapshots/steps.json                  snapshot steps per K, read by the train rule (ancient:
-#                                             changing the steps never reruns training)
 #   R/E/K{k}/scratch/train/snapshots/step{s}/ the EMA copies written during training (not outputs)
 #   R/E/K{k}/snapshots/exact.npy              exact empirical-score model's draws (agreement reference)
 #   R/E/K{k}/snapshots/step{s}/model/         the published snapshot (replayed if training passed s)
 #   R/E/K{k}/snapshots/step{s}/classes.parquet, agreement.parquet
 #   R/E/snapshots/{fractions,agreement,tau,fit}.parquet, R/figures/figT_*_E.{png,pdf}
-# Helpers: snapshots_functions.smk (included by train.smk, whose rule reads the steps file).
-
-
-rule snapshot_steps:
-    output:
-        f"{RUN}/{{E}}/snapshots/steps.json",
-    log:
-        f"{RUN}/logs/snapshot_steps/{{E}}.log",
-    benchmark:
-        f"{RUN}/benchmarks/snapshot_steps/{{E}}.tsv"
-    localrule: True
-    conda:
-        "../../envs/pipeline.yaml"
-    threads: 1
-    params:
-        cfg=snapshot_json("steps"),
-        iterations=snapshot_iterations_json,
-    shell:
-        "memgen snapshot-steps --experiment {wildcards.E} --snapshots-config {params.cfg:q}"
-        " --iterations {params.iterations:q} --out {output} > {log} 2>&1"
+# The train rule gets the steps of its K (snapshots_functions.smk, included by train.smk) as a
+# parameter computed from its input, which Snakemake's params trigger leaves out: adding a step never
+# reruns training, and the step list reaches no other rule's parameters.
 
 
 rule snapshot_exact:

@@ -93,24 +93,9 @@ def snapshot_experiments():
     return [E for E in IMAGE_EXPS if snapshots_enabled(E)]
 
 
-def snapshot_steps_file(E):
-    return f"{RUN}/{E}/snapshots/steps.json"
-
-
-def snapshot_iterations_json(wildcards):
-    return json.dumps(
-        {
-            str(k): train_section(wildcards.E, k)["iterations"]
-            for k in snapshot_ks(wildcards.E)
-        },
-        sort_keys=True,
-    )
-
-
 # The keys of the snapshots section each rule uses (and so reruns for): the step list reaches only
 # the steps file, so adding a step leaves every other snapshot job alone.
 SNAPSHOT_KEYS = {
-    "steps": ("count", "first", "steps"),
     "exact": ("agreement_samples", "device", "impl_version"),
     "snapshot": ("sample_max", "agreement_samples", "device", "impl_version"),
     "summary": ("level", "impl_version"),
@@ -211,16 +196,18 @@ def snapshot_figures():
     ]
 
 
-# Used by the train rule: the experiment's steps file (ancient: rewriting it for an added step
-# never reruns training; a run that is still going reads it when it starts or resumes).
-def train_snapshot_steps_input(wildcards):
-    if not snapshots_enabled(wildcards.E):
-        return []
-    return ancient(snapshot_steps_file(wildcards.E))
+def train_snapshot_steps(wildcards, input):
+    """The train rule's --snapshot-steps: a JSON list, or "" (none).
 
-
-def train_snapshot_arg(wildcards):
-    return snapshot_steps_file(wildcards.E) if snapshots_enabled(wildcards.E) else ""
+    Computed from the job's input on purpose: Snakemake's params trigger does not cover such
+    parameters, so adding or removing a snapshot step never reruns training (a run that is still
+    going takes the new list when it starts or resumes; a step it has passed is replayed by the
+    snapshot job alone).
+    """
+    E, k = wildcards.E, int(wildcards.k)
+    if not snapshots_enabled(E) or k not in snapshot_ks(E):
+        return ""
+    return json.dumps(snapshot_steps(E, k))
 
 
 _check_snapshots()

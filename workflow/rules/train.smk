@@ -15,7 +15,6 @@ rule train:
     input:
         pool=f"{RUN}/{{E}}/train_pool.npy",
         reuse=train_reuse_inputs,  # the same model of E's sparse sweep, copied if identical
-        snapshot_steps=train_snapshot_steps_input,  # ancient: new steps never retrain
     output:
         config=f"{RUN}/{{E}}/K{{k}}/model/config.json",
         weights=f"{RUN}/{{E}}/K{{k}}/model/diffusion_pytorch_model.safetensors",
@@ -38,7 +37,7 @@ rule train:
         model_dir=f"{RUN}/{{E}}/K{{k}}/model",
         scratch=f"{RUN}/{{E}}/K{{k}}/scratch/train",
         reuse=train_reuse_params,
-        snapshots=train_snapshot_arg,
+        snapshots=train_snapshot_steps,  # not a rerun trigger (snapshots_functions.smk)
     shell:
         "memgen train --pool {input.pool} --k {wildcards.k} --experiment {wildcards.E}"
         " --model-config {params.model:q} --train-config {params.train:q}"

@@ -1,5 +1,5 @@
-"""memgen subcommands of the training-dynamics analysis: snapshot steps, one snapshot's analysis,
-the exact-model agreement draws, the per-experiment summary and its figures."""
+"""memgen subcommands of the training-dynamics analysis: one snapshot's analysis, the exact-model
+agreement draws, the per-experiment summary and its figures."""
 
 from __future__ import annotations
 
@@ -27,18 +27,6 @@ def _sample_cfg(args):
     from memgen.sample import SampleConfig
 
     return SampleConfig.from_dict(json_arg(args.sample_config, "--sample-config"))
-
-
-def _steps(args) -> int:
-    from memgen.snapshots import write_steps_file
-
-    cfg = _snapshot_cfg(args)
-    iterations = json_arg(args.iterations, "--iterations")
-    where = f"images.{args.experiment}.snapshots"
-    steps = {int(k): cfg.resolve_steps(int(n), where) for k, n in iterations.items()}
-    write_steps_file(steps, args.out)
-    log.info("snapshot steps of %s: %s", args.experiment, steps)
-    return 0
 
 
 def _device(name: str) -> str:
@@ -166,19 +154,6 @@ def _figure(args) -> int:
 
 def register(subparsers) -> None:
     """Add the snapshot-* commands to the memgen parser."""
-    p = subparsers.add_parser(
-        "snapshot-steps",
-        help="resolve the EMA snapshot steps of an experiment (JSON {K: [steps]})",
-        description="Write the snapshot steps of every K of one experiment, read by `memgen train "
-        "--snapshot-steps`. A list that is not increasing or a step beyond the training length is "
-        "refused, naming the key.",
-    )
-    p.add_argument("--experiment", required=True, help="experiment name (names the key in errors)")
-    add_section_argument(p, "snapshots", "snapshots")
-    p.add_argument("--iterations", required=True, help='JSON {K: training iterations}, e.g. {"2": 8000}')
-    p.add_argument("--out", required=True, help="output: steps JSON")
-    p.set_defaults(func=_steps)
-
     p = subparsers.add_parser(
         "snapshot-exact",
         help="draws of the exact empirical-score model of one K (agreement reference)",

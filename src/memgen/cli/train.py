@@ -55,17 +55,20 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _snapshot_writer(args: argparse.Namespace, cfg, provenance: dict):
-    """The EMA-snapshot hook of --snapshot-steps (None without it): steps of this K, checked."""
+    """The EMA-snapshot hook of --snapshot-steps (None without it): the steps, checked."""
     if not args.snapshot_steps:
         return None
-    from memgen.snapshots import CACHE_DIR, SnapshotWriter, read_steps_file
+    import json
 
-    steps = read_steps_file(args.snapshot_steps, args.k)
-    if steps and steps[-1] > cfg.iterations:
-        raise ValueError(
-            f"{args.snapshot_steps}: snapshot step {steps[-1]} of K={args.k} is beyond the training "
-            f"length ({cfg.iterations} iterations)"
-        )
+    from memgen.snapshots import CACHE_DIR, SnapshotConfig, SnapshotWriter
+
+    try:
+        steps = json.loads(args.snapshot_steps)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--snapshot-steps must be a JSON list of steps ({err})") from err
+    if not isinstance(steps, list):
+        raise ValueError(f"--snapshot-steps must be a JSON list of steps, got {args.snapshot_steps!r}")
+    steps = SnapshotConfig(steps=steps).resolve_steps(cfg.iterations, "--snapshot-steps")
     return SnapshotWriter(steps, Path(args.scratch) / CACHE_DIR, provenance)
 
 
@@ -143,8 +146,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--snapshot-steps",
         default="",
-        help="JSON file {K: [steps]}: keep an EMA snapshot at these steps under SCRATCH/snapshots/ "
-        "(read only; the final weights are the same with or without); empty: none",
+        help="JSON list of steps, e.g. '[250, 1000]': keep an EMA snapshot at each under "
+        "SCRATCH/snapshots/ (the final weights are the same with or without); empty: none",
     )
     p.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
     p.set_defaults(func=_train)
