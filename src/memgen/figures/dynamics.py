@@ -4,6 +4,7 @@ against step per K, tau_mem against K with its fit, and the exact-model agreemen
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -25,6 +26,11 @@ def _edges(values: np.ndarray) -> np.ndarray:
     return np.exp(np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]]))
 
 
+def _plain_log(axis) -> None:
+    """Label only the decades of a log axis (the minor labels of a short range overlap)."""
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def _k_colors(ks):
     cmap = plt.get_cmap("viridis")
     return {k: cmap(i / max(1, len(ks) - 1)) for i, k in enumerate(ks)}
@@ -42,6 +48,7 @@ def phase_figure(fr: pd.DataFrame, experiment: str):
                              cmap=CMAPS[cls], vmin=0, vmax=1, shading="flat")  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _plain_log(ax.yaxis)
         ax.set_title(cls, color=CLASS_COLORS[cls], fontsize=10)
         ax.set_xlabel("training-set size K")
         fig.colorbar(mesh, ax=ax, fraction=0.05, pad=0.02)
@@ -70,6 +77,7 @@ def fractions_vs_step_figure(fr: pd.DataFrame, tau: pd.DataFrame, experiment: st
         if cls == "memorized" and len(tau):
             ax.axhline(float(tau["level"].iloc[0]), color="0.5", ls="--", lw=0.8)
         ax.set_xscale("log")
+        _plain_log(ax.xaxis)
         ax.set_ylim(-0.02, 1.04)
         ax.set_title(cls, color=CLASS_COLORS[cls], fontsize=10)
         ax.set_xlabel("training step")
@@ -122,6 +130,7 @@ def agreement_figure(ag: pd.DataFrame, experiment: str):
         a1.fill_between(d["step"], d["ci_low"], d["ci_high"], color=colors[k], alpha=0.15, lw=0)
         a1.plot(d["step"], d["mean"], "o-", color=colors[k], ms=3, lw=1.2, label=f"K={k}")
     a1.set_xscale("log")
+    _plain_log(a1.xaxis)
     a1.set_xlabel("training step")
     a1.set_ylabel("RMS distance to the exact model")
     a1.legend(fontsize=7)
