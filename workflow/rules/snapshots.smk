@@ -5,9 +5,12 @@
 #   R/E/K{k}/snapshots/step{s}/model/         the published snapshot (replayed if training passed s)
 #   R/E/K{k}/snapshots/step{s}/classes.parquet, agreement.parquet
 #   R/E/snapshots/{fractions,agreement,tau,fit}.parquet, R/figures/figT_*_E.{png,pdf}
-# The train rule gets the steps of its K (snapshots_functions.smk, included by train.smk) as a
+# The train rule gets the steps of its K (train_snapshot_steps in train_functions.smk) as a
 # parameter computed from its input, which Snakemake's params trigger leaves out: adding a step never
 # reruns training, and the step list reaches no other rule's parameters.
+
+
+include: "snapshots_functions.smk"
 
 
 rule snapshot_exact:

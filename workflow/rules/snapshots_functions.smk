@@ -12,7 +12,7 @@ def snapshots_enabled(E):
 
 
 def snapshot_log_steps(first, last, count):
-    """The same rule as memgen.snapshots.log_steps (the workflow does not import memgen)."""
+    """The same steps as memgen.snapshots.log_steps (the workflow does not import memgen)."""
     if count == 1 or first == last:
         return [int(last)]
     ratio = math.log(last / first) / (count - 1)
@@ -93,8 +93,8 @@ def snapshot_experiments():
     return [E for E in IMAGE_EXPS if snapshots_enabled(E)]
 
 
-# The keys of the snapshots section each rule uses (and so reruns for): the step list reaches only
-# the steps file, so adding a step leaves every other snapshot job alone.
+# The keys of the snapshots section that each stage uses (and reruns for); the step list reaches
+# only the train rule (not a trigger there) and the targets: an added step leaves the other jobs alone.
 SNAPSHOT_KEYS = {
     "exact": ("agreement_samples", "device", "impl_version"),
     "snapshot": ("sample_max", "agreement_samples", "device", "impl_version"),
@@ -194,20 +194,6 @@ def snapshot_figures():
         for fig in SNAPSHOT_FIGURES
         for ext in ("png", "pdf")
     ]
-
-
-def train_snapshot_steps(wildcards, input):
-    """The train rule's --snapshot-steps: a JSON list, or "" (none).
-
-    Computed from the job's input on purpose: Snakemake's params trigger does not cover such
-    parameters, so adding or removing a snapshot step never reruns training (a run that is still
-    going takes the new list when it starts or resumes; a step it has passed is replayed by the
-    snapshot job alone).
-    """
-    E, k = wildcards.E, int(wildcards.k)
-    if not snapshots_enabled(E) or k not in snapshot_ks(E):
-        return ""
-    return json.dumps(snapshot_steps(E, k))
 
 
 _check_snapshots()

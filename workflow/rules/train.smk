@@ -8,7 +8,6 @@
 
 
 include: "train_functions.smk"
-include: "snapshots_functions.smk"
 
 
 rule train:
@@ -37,7 +36,7 @@ rule train:
         model_dir=f"{RUN}/{{E}}/K{{k}}/model",
         scratch=f"{RUN}/{{E}}/K{{k}}/scratch/train",
         reuse=train_reuse_params,
-        snapshots=train_snapshot_steps,  # not a rerun trigger (snapshots_functions.smk)
+        snapshots=train_snapshot_steps,  # not a rerun trigger (train_functions.smk)
     shell:
         "memgen train --pool {input.pool} --k {wildcards.k} --experiment {wildcards.E}"
         " --model-config {params.model:q} --train-config {params.train:q}"
