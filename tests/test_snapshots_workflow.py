@@ -77,7 +77,7 @@ def test_noop_rerun_plans_nothing_and_an_added_step_plans_only_its_jobs(snap_run
     ],
 )
 def test_refusals_name_the_key_before_any_job(tmp_path, snapshots, key, text):
-    overlay = _overlay(tmp_path, snapshots)
+    overlay = _overlay(tmp_path, {"ks": None, **snapshots})  # not the demo's snapshot K
     proc = snakemake(tmp_path, "-n", configfiles=(DEMO, TINY, overlay), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and f"config key '{key}'" in out and text in out, out[-2000:]
