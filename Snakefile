@@ -34,6 +34,7 @@ include: "workflow/rules/kgrid.smk"
 include: "workflow/rules/basins.smk"
 include: "workflow/rules/curvature.smk"
 include: "workflow/rules/energy.smk"
+include: "workflow/rules/snapshots.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/tables.smk"
 

@@ -23,6 +23,7 @@ SECTION_ORDER = [
     "curvature",
     "energy",
     "kgrid",
+    "snapshots",
 ]
 
 

@@ -114,11 +114,15 @@ def plan(config: dict, steps_per_s: float | None = None, measured: dict | None =
         trained = not model.get("reuse")
         train_h = iters / sps / 3600 if trained else 0.0
         sample_h = sum(n) * sample["steps"] / (3 * batch * sps) / 3600
+        from memgen.snapshots import plan_cost
+
+        n_snap, snap_h = plan_cost(exp, sample, train["iterations"], batch, sps)
         if exp.get("_note"):
             source = f"{source}; {exp['_note']}"
         rows.append({"experiment": name, "models": len(ks), "preset": key, "steps_per_s": round(sps, 3),
                      "source": source, "train_gpu_h": round(train_h, 1), "samples": sum(n),
-                     "sample_gpu_h": round(sample_h, 1), "total_gpu_h": round(train_h + sample_h, 1)})  # fmt: skip
+                     "sample_gpu_h": round(sample_h, 1), "snapshots": n_snap, "snapshot_gpu_h": round(snap_h, 1),
+                     "total_gpu_h": round(train_h + sample_h + snap_h, 1)})  # fmt: skip
     return pd.DataFrame(rows)
 
 

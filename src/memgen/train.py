@@ -233,13 +233,15 @@ def train_model(
     provenance: dict[str, Any] | None = None,
     progress: bool = True,
     reuse_from: tuple[str | Path, str | Path] | None = None,
+    snapshots=None,
 ) -> Path:
     """Train an eps-model on ``data`` (K, C, H, W) in [-1, 1]; write the EMA model and the log.
 
     Resumes from ``scratch_dir/ckpt.pt`` when its fingerprint matches; a complete ``model_dir``
     with the same fingerprint is returned as is (never retrained). ``reuse_from`` = (model dir,
     log) of another experiment: copied when it is complete and of the same fingerprint (same model
-    config, training config, K and training images), else ignored with a warning.
+    config, training config, K and training images), else ignored with a warning. ``snapshots``:
+    a :class:`memgen.snapshots.SnapshotWriter`, given the EMA model at each of its steps.
     """
     cfg = train_cfg
     model_dir, log_path, scratch_dir = Path(model_dir), Path(log_path), Path(scratch_dir)
@@ -302,9 +304,7 @@ def train_model(
     step, rows = 0, []
 
     # Iterations are excluded so that raising them continues a run from its last checkpoint.
-    resume_key = config_hash(
-        {"model": model_cfg, "train": cfg.numeric_dict(), "K": k, "data": data_hash}
-    )
+    resume_key = resume_key_of(data, model_cfg, cfg, data_hash)
     ckpt = TrainingCheckpoint(
         scratch_dir / "ckpt.pt", resume_key,
         parts={"model": net, "ema": ema.model, "optimizer": opt, "order": order},
@@ -352,6 +352,8 @@ def train_model(
         losses[step - win_start] = loss.detach()
         step += 1
         bar.update(1)
+        if snapshots is not None and step in snapshots.steps:  # reads the EMA weights only
+            snapshots.save(step, ema.model, resume_key)
         if (
             step - win_start == cfg.log_every
             or step == cfg.iterations
@@ -375,6 +377,8 @@ def train_model(
             if step % cfg.checkpoint_every == 0 and step < cfg.iterations:
                 save_ckpt()
     bar.close()
+    if snapshots is not None and step in snapshots.steps:  # resumed exactly at a snapshot step
+        snapshots.save(step, ema.model, resume_key)
 
     info = {"fingerprint": fingerprint, "K": k, "iterations": cfg.iterations,
             "model": model_cfg, "train": dataclasses.asdict(cfg), **provenance}  # fmt: skip
@@ -392,6 +396,16 @@ def train_model(
     save_model_atomic(ema.model, model_dir, info)  # the declared model last
     discard_previous(ckpt_path)
     return model_dir
+
+
+def resume_key_of(data: torch.Tensor, model_cfg: dict[str, Any], cfg: TrainConfig,
+                  data_hash: str | None = None) -> str:  # fmt: skip
+    """Identity of a training run up to its length: a checkpoint (or EMA snapshot) of one run
+    continues another exactly when their keys match (iterations are left out, so raising them
+    continues a run)."""
+    data_hash = data_hash or tensor_hash(data)
+    k = int(data.shape[0])
+    return config_hash({"model": model_cfg, "train": cfg.numeric_dict(), "K": k, "data": data_hash})
 
 
 def tensor_hash(x: torch.Tensor) -> str:

@@ -27,6 +27,7 @@ IMAGE_SECTIONS = [
     "curvature",
     "energy",
     "kgrid",
+    "snapshots",
 ]
 # Pool sizes of the readers whose size is known without reading the data (paper Table 1 N).
 DATASET_SIZES = {

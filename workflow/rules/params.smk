@@ -63,6 +63,20 @@ def train_reuse_params(wildcards):
     }
 
 
+def train_snapshot_steps(wildcards, input):
+    """The train rule's --snapshot-steps: a JSON list, or "" (none).
+
+    Computed from the job's input on purpose: Snakemake's params trigger does not cover such
+    parameters, so adding or removing a snapshot step never reruns training (a run that is still
+    going takes the new list when it starts or resumes; a step it has passed is replayed by the
+    snapshot job alone).
+    """
+    E, k = wildcards.E, int(wildcards.k)
+    if not snapshots_enabled(E) or k not in snapshot_ks(E):
+        return ""
+    return json.dumps(snapshot_steps(E, k))
+
+
 def train_reuse_inputs(wildcards):
     sweep = train_reused_from(wildcards.E, wildcards.k)
     if sweep is None:

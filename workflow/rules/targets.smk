@@ -10,6 +10,7 @@ def figure_targets():
     files += per_experiment(rules.basins_figure.output, basins_experiments())
     files += per_experiment(rules.curvature_figure.output, curvature_experiments())
     files += per_experiment(rules.energy_figure.output, energy_experiments())
+    files += snapshot_figures()
     return files
 
 
@@ -32,6 +33,7 @@ def stage_targets():
     files += per_experiment_k(rules.basins.output, basins_experiments())
     files += per_experiment_k(rules.curvature.output, curvature_experiments())
     files += per_experiment_k(rules.energy.output, energy_experiments())
+    files += snapshot_targets()
     return files
 
 

@@ -34,10 +34,12 @@ rule train:
         model_dir=get_model_dir,
         scratch=f"{RUN}/{{E}}/K{{k}}/scratch/train",
         reuse=train_reuse_params,
+        snapshots=train_snapshot_steps,  # not a rerun trigger (params.smk)
     shell:
         "python -m memgen.retry --attempt {resources.attempt} --log {log} --inputs {input} -- "
         "memgen train --pool {input.pool} --k {wildcards.k} --experiment {wildcards.E}"
         " --model-config {params.model:q} --train-config {params.train:q}"
         " --model-dir {params.model_dir} --log {output.log} --scratch {params.scratch}"
         " --reuse-model={params.reuse[model]:q} --reuse-log={params.reuse[log]:q}"
+        " --snapshot-steps={params.snapshots:q}"
         " > {log} 2>&1"

@@ -27,6 +27,7 @@ STAGE_MODULES = [
     "memgen.cli.basins",
     "memgen.cli.curvature",
     "memgen.cli.energy",
+    "memgen.cli.snapshots",
     "memgen.cli.tables",
     "memgen.cli.docs",
 ]

@@ -37,13 +37,32 @@ def _train(args: argparse.Namespace) -> int:
     model_cfg = section_arg(args, "model", ModelConfig).to_dict()
     cfg = section_arg(args, "train", TrainConfig)
     data = load_subset(Path(args.pool), args.k)
+    provenance = {"experiment": args.experiment, "pool": str(args.pool)}
     train_model(
-        data, model_cfg, cfg, args.model_dir, args.log, args.scratch,
-        provenance={"experiment": args.experiment, "pool": str(args.pool)},
+        data, model_cfg, cfg, args.model_dir, args.log, args.scratch, provenance=provenance,
         progress=not args.no_progress,
         reuse_from=(args.reuse_model, args.reuse_log) if args.reuse_model else None,
+        snapshots=_snapshot_writer(args, cfg, provenance),
     )  # fmt: skip
     return 0
+
+
+def _snapshot_writer(args: argparse.Namespace, cfg, provenance: dict):
+    """The EMA-snapshot hook of --snapshot-steps (None without it): the steps, checked."""
+    if not args.snapshot_steps:
+        return None
+    import json
+
+    from memgen.snapshots import CACHE_DIR, SnapshotConfig, SnapshotWriter
+
+    try:
+        steps = json.loads(args.snapshot_steps)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--snapshot-steps must be a JSON list of steps ({err})") from err
+    if not isinstance(steps, list):
+        raise ValueError(f"--snapshot-steps must be a JSON list of steps, got {args.snapshot_steps!r}")
+    steps = SnapshotConfig(steps=steps).resolve_steps(cfg.iterations, "--snapshot-steps")
+    return SnapshotWriter(steps, Path(args.scratch) / CACHE_DIR, provenance)
 
 
 def register(subparsers) -> None:
@@ -79,5 +98,11 @@ def register(subparsers) -> None:
         "identical (same model/train config, K and training images); empty: train",
     )
     p.add_argument("--reuse-log", default="", help="training log parquet of --reuse-model")
+    p.add_argument(
+        "--snapshot-steps",
+        default="",
+        help="JSON list of steps, e.g. '[250, 1000]': keep an EMA snapshot at each under "
+        "SCRATCH/snapshots/ (the final weights are the same with or without); empty: none",
+    )
     p.add_argument("--no-progress", action="store_true", help="disable the tqdm progress bar")
     p.set_defaults(func=_train)
