@@ -4,6 +4,7 @@
 # files), targets.smk (default targets). Rule files hold rules only and call helpers by name.
 import contextlib
 import copy
+import functools
 import json
 import os
 import re
@@ -313,7 +314,7 @@ def known_grids_only():
     saved = list(IMAGE_EXPS)
     IMAGE_EXPS[:] = [E for E in saved if E not in pending]
     try:
-        yield [path_of(rules.kgrid.output.json, E=E) for E in pending]
+        yield [path_of(output_pattern("kgrid", "json"), E=E) for E in pending]
     finally:
         IMAGE_EXPS[:] = saved
 
@@ -356,12 +357,22 @@ def plot_params():
 
 
 # --- Paths: every output path is written once, in its rule; other rules and the targets refer to
-# it as rules.<name>.output.<key> and fill in the wildcards with these two helpers.
+# it as rules.<name>.output.<key> (a pattern) and fill in the wildcards with these helpers.
+
+
+@functools.cache
+def output_pattern(rule, key=0):
+    """Output `key` (a name or an index) of `rule` as a pattern string, looked up once: a
+    rules.<name>.output access builds the rule's output list anew each time."""
+    files = getattr(rules, rule).output
+    return str(files[key] if isinstance(key, int) else getattr(files, key))
 
 
 def path_of(pattern, **wildcards):
-    """The one path of an output pattern, e.g. path_of(rules.split.output.pool, E="mnist")."""
-    return expand(pattern, **wildcards)[0]
+    """The path of an output pattern, e.g. path_of(rules.split.output.pool, E="mnist"). Plain
+    formatting: the patterns carry no inline constraints (those are in wildcard_constraints).
+    """
+    return str(pattern).format(**wildcards)
 
 
 def per_k_paths(pattern, E, ks=None):
@@ -424,11 +435,15 @@ def model_exp(E):
 
 
 def get_model_config(wildcards):
-    return path_of(rules.train.output.config, E=model_exp(wildcards.E), k=wildcards.k)
+    return path_of(
+        output_pattern("train", "config"), E=model_exp(wildcards.E), k=wildcards.k
+    )
 
 
 def get_model_weights(wildcards):
-    return path_of(rules.train.output.weights, E=model_exp(wildcards.E), k=wildcards.k)
+    return path_of(
+        output_pattern("train", "weights"), E=model_exp(wildcards.E), k=wildcards.k
+    )
 
 
 def get_model_dir(wildcards):

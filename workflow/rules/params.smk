@@ -56,10 +56,10 @@ def train_reuse_params(wildcards):
     sweep = train_reused_from(wildcards.E, wildcards.k)
     if sweep is None:
         return {"model": "", "log": ""}
-    model = path_of(rules.train.output.config, E=sweep, k=wildcards.k)
+    model = path_of(output_pattern("train", "config"), E=sweep, k=wildcards.k)
     return {
         "model": os.path.dirname(model),
-        "log": path_of(rules.train.output.log, E=sweep, k=wildcards.k),
+        "log": path_of(output_pattern("train", "log"), E=sweep, k=wildcards.k),
     }
 
 
@@ -81,7 +81,8 @@ def train_reuse_inputs(wildcards):
     sweep = train_reused_from(wildcards.E, wildcards.k)
     if sweep is None:
         return []
-    return [path_of(f, E=sweep, k=wildcards.k) for f in rules.train.output]
+    names = ("config", "weights", "log")
+    return [path_of(output_pattern("train", n), E=sweep, k=wildcards.k) for n in names]
 
 
 # --- sample
@@ -171,7 +172,7 @@ def null_source(E):
 
 
 def get_pool_null(wildcards):
-    return path_of(rules.pool_null.output[0], E=null_source(wildcards.E))
+    return path_of(output_pattern("pool_null"), E=null_source(wildcards.E))
 
 
 # --- classify
@@ -214,8 +215,9 @@ def output_stem(rule, index=0):
     any other param."""
 
     def stem(wildcards):
-        pattern = getattr(rules, rule).output[index]
-        return os.path.splitext(path_of(pattern, **dict(wildcards.items())))[0]
+        return os.path.splitext(
+            path_of(output_pattern(rule, index), **dict(wildcards.items()))
+        )[0]
 
     return stem
 
@@ -234,7 +236,7 @@ def kgrid_sweep(wildcards):
 
 
 def kgrid_sweep_fractions(wildcards):
-    return path_of(rules.fractions.output.fractions, E=kgrid_sweep(wildcards))
+    return path_of(output_pattern("fractions", "fractions"), E=kgrid_sweep(wildcards))
 
 
 def kgrid_n(wildcards):
