@@ -40,6 +40,14 @@ def _overlay(tmp_path: Path, data: dict) -> Path:
     return path
 
 
+def _style(call: dict) -> str | None:
+    """plots.style as a figure command received it: in --plots-config, else the environment."""
+    argv = call["argv"]
+    if "--plots-config" in argv:
+        return json.loads(argv[argv.index("--plots-config") + 1]).get("style")
+    return call["style"]
+
+
 def _no_markers(root: Path, recursive: bool = True) -> list[str]:
     found = root.rglob("marker*") if recursive else root.glob("marker*")
     # `touch marker_x` makes suffix-less files; a virtualenv in the tree holds matplotlib/markers.py
@@ -95,7 +103,7 @@ def test_hostile_strings_reach_commands_verbatim_and_run_nothing(tmp_path):
         assert f"--path={HOSTILE['path']}" in call["argv"]
     figure_cmds = ("circle-figure", "basins-figure", "curvature-figure", "energy-figure")
     for name in figure_cmds:
-        assert [c["style"] for c in by_cmd[name]] == [HOSTILE["style"]], name
+        assert [_style(c) for c in by_cmd[name]] == [HOSTILE["style"]], name
     [classify_fig] = by_cmd["classify-figure"]
     assert f"--style={HOSTILE['style']}" in classify_fig["argv"]
     for name, flag in (("curvature", "--curvature-config"), ("energy", "--energy-config")):
