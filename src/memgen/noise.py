@@ -158,7 +158,7 @@ class DDPMSchedule(NoiseProcess):
         """
         if not isinstance(t, torch.Tensor):
             return super().perturb(x0, t, noise)
-        key = ("roots", str(t.device), x0.dtype)
+        key = ("roots", t.device, x0.dtype)
         if key not in self._tables:
             abar = self.abar(t.device, x0.dtype)
             self._tables[key] = (abar.sqrt(), (1 - abar).sqrt())
