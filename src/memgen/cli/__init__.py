@@ -22,6 +22,7 @@ STAGE_MODULES = [
     "memgen.cli.classify",
     "memgen.cli.basins",
     "memgen.cli.curvature",
+    "memgen.cli.audit",
     "memgen.cli.tables",
     "memgen.cli.docs",
 ]
