@@ -30,6 +30,8 @@ include: "workflow/rules/curvature.smk"
 include: "workflow/rules/energy.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/audit.smk"
+include: "workflow/rules/sd_curvature.smk"
 
 
 # After every include: makes Snakemake's per-call signature inspection of the helpers a lookup.

@@ -154,7 +154,7 @@ def empirical_inputs(train_images, dataset=None, limit=None, null_images=None, n
 
     train = read_images(train_images, dataset, limit)
     null = train if null_images is None else read_images(null_images, null_dataset, None, "null images")
-    model = EmpiricalEpsModel(torch.as_tensor(np.ascontiguousarray(to_nchw(train)))).to(device)
+    model = EmpiricalEpsModel(torch.as_tensor(np.array(to_nchw(train)))).to(device)
     source = {"checkpoint": "exact empirical-score model", "train_images": str(train_images),
               "dataset": dataset, "null_images": str(null_images or train_images)}  # fmt: skip
     return AuditInputs(model, DDPMSchedule(), train, null, True, source)
@@ -220,7 +220,13 @@ def classify_samples(train, samples, null_images, cfg: AuditConfig, experiment: 
 
 def summary_tables(classes: pd.DataFrame, cfg: AuditConfig, experiment: str, bins: int = 60):
     """fractions (with bootstrap CIs and the gap-ratio row), sensitivity and histogram bins."""
-    from memgen.classify import fractions_with_ci, gap_fraction, histogram_rows, n_groups, sensitivity
+    from memgen.classify import (
+        fractions_with_ci,
+        gap_fraction,
+        histogram_rows,
+        n_groups,
+        sensitivity,
+    )
 
     k = int(classes["K"].iloc[0])
     groups = n_groups(classes["duplicate_group"])

@@ -63,9 +63,8 @@ def resolve_local(ref: str | Path) -> Path:
 
 
 def _has_weights(folder: Path, names=WEIGHT_FILES) -> bool:
-    return any((folder / n).is_file() for n in names) or any(
-        folder.glob(n.replace(".safetensors", "-*.safetensors")) for n in names
-    )
+    # sharded saves: <name>-00001-of-0000N.safetensors plus an index
+    return any((folder / n).is_file() or (folder / f"{n}.index.json").is_file() for n in names)
 
 
 def _read_json(path: Path, what: str) -> dict:

@@ -48,7 +48,7 @@ class JacobianOperator:
         out = []
         for s in range(0, vectors.shape[0], self.batch_size):
             v = vectors[s : s + self.batch_size].to(self.x.dtype)
-            xs = self.x.expand(v.shape[0], -1)
+            xs = self.x.expand(v.shape[0], -1).clone()  # own memory: autograd writes into it
             out.append(fn(xs, v).detach())
             self.n_products += v.shape[0]
         return torch.cat(out)

@@ -12,7 +12,7 @@ def all_figure_files(wildcards=None):
             + curvature_figures()
             + energy_figures()
         )
-    return files + pending
+    return files + pending + sd_curvature_targets()
 
 
 def all_targets(wildcards=None):
@@ -28,4 +28,11 @@ def all_targets(wildcards=None):
             + curvature_targets()
             + energy_targets()
         )
-    return files + pending + kgrid_targets() + tables_targets()
+    return (
+        files
+        + pending
+        + kgrid_targets()
+        + tables_targets()
+        + audit_targets()
+        + sd_curvature_targets()
+    )
