@@ -36,56 +36,69 @@ def prompts(tmp_path_factory):
     return path
 
 
-def test_matrix_free_top_k_matches_the_dense_svd(sd_dir):
+def _operator(sd_dir, top_k):
     from memgen.sd_curvature import (
         SDCurvatureConfig,
         jacobian_operator,
         load_sd_pipeline,
         text_embeddings,
     )
-    from memgen.spectrum import lanczos_topk, randomized_topk
 
     pipe = load_sd_pipeline(sd_dir, torch.device("cpu"))
-    cfg = SDCurvatureConfig(steps=2, seeds=1, top_k=6, t=10)
+    cfg = SDCurvatureConfig(steps=2, seeds=1, top_k=top_k, t=10)
     z0 = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(0))
     op, sigma = jacobian_operator(pipe, z0, text_embeddings(pipe, "a red car", 1.0), cfg)
-    eye = torch.eye(256)
-    rows = torch.func.vjp(op.f, op.x.expand(256, -1).clone())[1](eye)[0]  # row i: e_i^T J
-    dense = rows.detach()  # (d, d), by reverse mode only (independent of the operator's products)
+    # the dense Jacobian by reverse mode only: row i = e_i^T J, all rows in one batched call
+    rows = torch.func.vjp(op.f, op.x.expand(op.d, -1).clone())[1](torch.eye(op.d))[0]
+    return pipe, op, sigma, rows.detach()
+
+
+def test_latent_score_jacobian_products_are_the_dense_matrix(sd_dir):
+    """Forward mode (reference attention) and reverse mode (fused attention) give the dense J's products."""
+    pipe, op, sigma, dense = _operator(sd_dir, 2)
     assert dense.shape == (256, 256)
-    # the operator's products are the dense matrix's
     v = torch.randn(3, 256, dtype=torch.float32, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(op.matmat(v), v @ dense.T, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(op.rmatmat(v), v @ dense, atol=1e-5, rtol=1e-4)
+    assert sigma == pytest.approx(float((1 - pipe.scheduler.alphas_cumprod[10]) ** 0.5))
+    # the fused attention is back after the forward-mode products
+    assert all(type(p).__name__ != "AttnProcessor" for p in pipe.unet.attn_processors.values())
+
+
+@pytest.mark.slow
+def test_matrix_free_top_k_matches_the_dense_svd_on_tiny_sd(sd_dir):
+    from memgen.spectrum import lanczos_topk, randomized_topk
+
+    _, op, _, dense = _operator(sd_dir, 6)
     want = torch.linalg.svdvals(dense.double()).numpy()[:6]
     np.testing.assert_allclose(lanczos_topk(op, 6), want, rtol=1e-4)
     op.batch_size = 64
     np.testing.assert_allclose(randomized_topk(op, 6, oversample=58, power_iterations=6), want, rtol=1e-4)
-    assert sigma == pytest.approx(float((1 - pipe.scheduler.alphas_cumprod[10]) ** 0.5))
 
 
 def test_sd_curvature_end_to_end_and_figure(sd_dir, prompts, tmp_path):
     out = tmp_path / "sd"
-    cfg = json.dumps({"steps": 2, "seeds": 2, "top_k": 4, "solver": "randomized", "batch_size": 20,
-                      "oversample": 16, "power_iterations": 2, "skip_top": 1, "ylim": None})  # fmt: skip
+    cfg = json.dumps({"steps": 2, "seeds": 1, "top_k": 3, "solver": "randomized", "batch_size": 5,
+                      "oversample": 2, "power_iterations": 1, "skip_top": 1, "ylim": None})  # fmt: skip
     assert main(["sd-curvature", "--model", str(sd_dir), "--prompts", str(prompts), "--experiment", "tiny",
                  "--sd-curvature-config", cfg, "--out-dir", str(out)]) == 0  # fmt: skip
     spectra = pd.read_parquet(out / "spectra.parquet")
-    assert len(spectra) == 2 * 2 * 4  # prompts x seeds x top_k
-    assert set(spectra["candidate"]) == {"memorized", "generalized"} and set(spectra["seed"]) == {0, 1}
+    assert len(spectra) == 2 * 1 * 3  # prompts x seeds x top_k
+    assert set(spectra["candidate"]) == {"memorized", "generalized"} and set(spectra["seed"]) == {0}
     for _, d in spectra.groupby(["prompt_id", "seed"]):
         sv = d.sort_values("rank")["singular_value"].to_numpy()
         assert (np.diff(sv) <= 1e-9).all() and sv[-1] > 0
     assert spectra["estimator"].str.contains("substitute").all()
-    assert np.load(out / "latents.npy").shape == (2, 2, 4, 8, 8)
+    latents = np.load(out / "latents.npy")
+    assert latents.shape == (2, 1, 4, 8, 8)
     images = np.load(out / "images.npy")
-    assert images.shape == (2, 2, 32, 32, 3) and np.abs(images).max() <= 1
-    # fixed seeds: the same prompt and seed give the same latent
-    again = tmp_path / "again"
-    one = json.dumps({"steps": 2, "seeds": 1, "top_k": 2, "solver": "randomized", "batch_size": 18})
-    assert main(["sd-curvature", "--model", str(sd_dir), "--prompts", str(prompts),
-                 "--sd-curvature-config", one, "--out-dir", str(again)]) == 0  # fmt: skip
-    np.testing.assert_allclose(np.load(again / "latents.npy")[:, 0], np.load(out / "latents.npy")[:, 0], atol=1e-5)
+    assert images.shape == (2, 1, 32, 32, 3) and np.abs(images).max() <= 1
+    # fixed seed: the same prompt and seed give the same latent
+    from memgen.sd_curvature import SDCurvatureConfig, generate, load_sd_pipeline
+
+    pipe = load_sd_pipeline(sd_dir, torch.device("cpu"))
+    z0, _ = generate(pipe, "a lake", 0, SDCurvatureConfig(steps=2))
+    np.testing.assert_allclose(z0[0].numpy(), latents[1, 0], atol=1e-5)
     stem = tmp_path / "fig5b_sd_tiny"
     assert main(["sd-curvature-figure", "--inputs", str(out), "--experiment", "tiny", "--sd-curvature-config",
                  '{"skip_top": 1, "ylim": 50}', "--out", str(stem)]) == 0  # fmt: skip
