@@ -58,8 +58,9 @@ def test_latent_score_jacobian_products_are_the_dense_matrix(sd_dir):
     pipe, op, sigma, dense = _operator(sd_dir, 2)
     assert dense.shape == (256, 256)
     v = torch.randn(3, 256, dtype=torch.float32, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(op.matmat(v), v @ dense.T, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(op.rmatmat(v), v @ dense, atol=1e-5, rtol=1e-4)
+    # float32 products of 256 terms (entries up to ~1): agreement to float32 rounding
+    torch.testing.assert_close(op.matmat(v), v @ dense.T, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(op.rmatmat(v), v @ dense, atol=1e-4, rtol=1e-4)
     assert sigma == pytest.approx(float((1 - pipe.scheduler.alphas_cumprod[10]) ** 0.5))
     # the fused attention is back after the forward-mode products
     assert all(type(p).__name__ != "AttnProcessor" for p in pipe.unet.attn_processors.values())
