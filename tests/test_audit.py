@@ -209,3 +209,21 @@ def test_tiny_unet_trained_on_two_digits_is_memorized(digits, tmp_path):
     assert _audit(ckpt, tmp_path / "two.npy", out, "--null-images", str(digits / "all.npy"), cfg=cfg) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["fractions"]["memorized"] >= 0.9, summary
+
+
+@pytest.mark.slow
+def test_basins_and_curvature_on_request(digits, tmp_path):
+    """The image experiments' basin and curvature stages run on the audited model and its schedule."""
+    cfg = json.dumps({"n_samples": 12, "sampler": "ddpm", "steps": 50, "n_bootstrap": 50,
+                      "curvature": {"method": "jacobian", "max_points": 3},
+                      "basins": {"metric": "l2", "trials": 2, "stride": 100, "max_points": 3},
+                      "analysis": {"n_train_points": 2, "max_per_class": 3}})  # fmt: skip
+    out = tmp_path / "an"
+    assert _audit(None, digits / "four.npy", out, "--empirical-score", "--experiment", "exact", cfg=cfg) == 0
+    curv = pd.read_parquet(out / "curvature.parquet")
+    ok = curv[~curv["skipped"]]
+    assert set(ok["class"]) == {"memorized", "training"} and ok["rank"].max() == 63
+    basins = pd.read_parquet(out / "basins.parquet")
+    assert "memorized" in set(basins["class"])
+    for stem in ("fig5a_curvature_exact", "fig4b_basins_exact", "figC_critical_time_exact"):
+        assert (out / f"{stem}.png").is_file()

@@ -52,6 +52,7 @@ def test_audit_block_is_validated(workdir):
     assert "audit.mine.options" in proc.stderr + proc.stdout and "n_sample" in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
 def test_audit_rule_runs(workdir):
     target = "results/auditwf/audit/mine/summary.json"
     snakemake(workdir, "--cores", "1", target, configfiles=(_overlay(workdir),))

@@ -99,6 +99,11 @@ def sd_gpus(wildcards):
     return 1 if (config["device"] if dev == "auto" else dev) == "cuda" else 0
 
 
+def sd_output_folder(wildcards, input):
+    """The sd_curvature output folder, from its spectra table."""
+    return os.path.dirname(input.spectra)
+
+
 def sd_curvature_targets():
     return [
         f"{RUN}/figures/fig5b_sd_curvature_{S}.{ext}"

@@ -36,7 +36,9 @@ rule sd_curvature:
 
 rule sd_curvature_figure:
     input:
-        rules.sd_curvature.output,
+        spectra=rules.sd_curvature.output.spectra,
+        prompts=rules.sd_curvature.output.prompts,
+        images=rules.sd_curvature.output.images,
     output:
         report(
             multiext(f"{RUN}/figures/fig5b_sd_curvature_{{S}}", ".png", ".pdf"),
@@ -57,7 +59,7 @@ rule sd_curvature_figure:
     params:
         options=sd_options,
         plots=plots_json(),
-        folder=f"{RUN}/sd_curvature/{{S}}",
+        folder=sd_output_folder,
         stem=f"{RUN}/figures/fig5b_sd_curvature_{{S}}",
     shell:
         "memgen sd-curvature-figure --inputs {params.folder} --experiment {wildcards.S}"
