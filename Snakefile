@@ -37,6 +37,8 @@ include: "workflow/rules/energy.smk"
 include: "workflow/rules/snapshots.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/audit.smk"
+include: "workflow/rules/sd_curvature.smk"
 
 
 rule all:

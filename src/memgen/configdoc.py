@@ -85,4 +85,10 @@ def render(schema_dir: str | Path) -> str:
                 f"### `images.<name>.{section}`\n",
                 _table(load(path.relative_to(schema_dir)), f"{section}."),
             ]
+    parts += [
+        "## `audit.<name>` (an audit of your own model, `memgen audit`)\n",
+        _table(load("audit.schema.yaml"), ""),
+        "## `sd_curvature.<name>` (Stable Diffusion case study, `memgen sd-curvature`)\n",
+        _table(load("sd_curvature.schema.yaml"), ""),
+    ]
     return "\n".join(parts)

@@ -49,11 +49,18 @@ def all_figure_files(wildcards=None):
     """Every figure (rule all_figures)."""
     with known_grids_only() as pending:
         files = figure_targets()
-    return files + pending
+    return files + pending + sd_curvature_targets()
 
 
 def all_targets(wildcards=None):
     """Every output of the run (rule all, the default target)."""
     with known_grids_only() as pending:
         files = figure_targets() + stage_targets()
-    return files + pending + kgrid_targets() + tables_targets()
+    return (
+        files
+        + pending
+        + kgrid_targets()
+        + tables_targets()
+        + audit_targets()
+        + sd_curvature_targets()
+    )

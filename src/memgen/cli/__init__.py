@@ -28,6 +28,7 @@ STAGE_MODULES = [
     "memgen.cli.curvature",
     "memgen.cli.energy",
     "memgen.cli.snapshots",
+    "memgen.cli.audit",
     "memgen.cli.tables",
     "memgen.cli.docs",
 ]
