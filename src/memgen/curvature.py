@@ -146,7 +146,7 @@ class CurvatureConfig(Section):
     enabled: bool = True
     method: str = "score_matrix"  # score_matrix (Alg 2) | jacobian (Alg 3) | lanczos (top_k)
     t: int = 10
-    m_factor: float = 1.0
+    m_factor: float = 1  # an int like the schema default (the same JSON in job fingerprints)
     m_max: int | None = 4096
     center: bool = False
     drop_top: int = 5  # figure: leading singular values not plotted
