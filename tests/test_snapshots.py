@@ -128,6 +128,9 @@ def test_log_steps_and_refusals_name_the_key():
     assert SnapshotConfig().resolve_steps(1000) == []  # none by default
     assert SnapshotConfig(count=3, first=10).resolve_steps(1000) == [10, 100, 1000]
     assert SnapshotConfig(steps=[5, 9], count=3).resolve_steps(9) == [5, 9]  # a list wins
+    assert [SnapshotConfig(sample_max=200, sample_min=64).n_samples(n) for n in (8, 128, 4000)] == [
+        64, 128, 200]  # fmt: skip
+    assert SnapshotConfig().n_samples(8) == 8  # by default the final set's size
     with pytest.raises(ValueError, match=r"images.digits.snapshots.steps.*beyond the training"):
         SnapshotConfig(steps=[5, 20]).resolve_steps(10, "images.digits.snapshots")
     with pytest.raises(ValueError, match=r"snapshots.steps' must be strictly increasing"):

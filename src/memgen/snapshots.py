@@ -53,6 +53,7 @@ class SnapshotConfig(Section):
     steps: list[int] | None = None
     ks: list[int] | None = None  # K values analysed over training time (null: every K)
     sample_max: int | None = None  # synthetic set per snapshot: the sample section's size, capped
+    sample_min: int = 0  # ... and raised to this (a 4K set is 8 samples at K = 2)
     agreement_samples: int = 256  # samples drawn by trained and exact model from the same noise
     level: float = 0.5  # tau_mem: first step at which the memorized fraction exceeds this
     device: str = "auto"
@@ -91,8 +92,10 @@ class SnapshotConfig(Section):
         return log_steps(self.first, iterations, self.count)
 
     def n_samples(self, final_n: int) -> int:
-        """Synthetic samples per snapshot: the final set's size, capped at ``sample_max``."""
-        return final_n if self.sample_max is None else min(final_n, int(self.sample_max))
+        """Synthetic samples per snapshot: the final set's size, capped at ``sample_max`` and
+        raised to ``sample_min``."""
+        n = final_n if self.sample_max is None else min(final_n, int(self.sample_max))
+        return max(n, int(self.sample_min))
 
 
 def log_steps(first: int, last: int, count: int) -> list[int]:

@@ -94,10 +94,16 @@ def snapshot_experiments():
 
 
 # The keys of the snapshots section that each stage uses (and reruns for); the step list reaches
-# only the train rule (not a trigger there) and the targets: an added step leaves the other jobs alone.
+# only the training job (not a trigger there) and the targets: an added step leaves the other jobs alone.
 SNAPSHOT_KEYS = {
     "exact": ("agreement_samples", "device", "impl_version"),
-    "snapshot": ("sample_max", "agreement_samples", "device", "impl_version"),
+    "snapshot": (
+        "sample_max",
+        "sample_min",
+        "agreement_samples",
+        "device",
+        "impl_version",
+    ),
     "summary": ("level", "impl_version"),
 }
 
@@ -129,11 +135,9 @@ def snapshot_runtime(wildcards, attempt):
     sampler step), plus a replay from step 0 in the worst case (a step added after training).
     """
     sample = exp_cfg(wildcards.E)["sample"]
-    n = min(
-        sample_count(wildcards.E, wildcards.k),
-        snapshot_cfg(wildcards.E).get("sample_max") or 10**12,
-    )
-    n += snapshot_cfg(wildcards.E)["agreement_samples"]
+    cfg = snapshot_cfg(wildcards.E)
+    n = min(sample_count(wildcards.E, wildcards.k), cfg.get("sample_max") or 10**12)
+    n = max(n, cfg["sample_min"]) + cfg["agreement_samples"]
     batch = train_section(wildcards.E, wildcards.k)["batch_size"]
     sec = train_sec_per_step(wildcards.E)
     minutes = (n * sample["steps"] * sec / (3 * batch) + int(wildcards.s) * sec) / 60
