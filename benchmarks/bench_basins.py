@@ -1,4 +1,4 @@
-"""Critical-time search cost per point for the digits demo setting (SPEC §6, issue 6).
+"""Critical-time search cost per point for the digits demo setting (docs/method.md §6).
 
     python benchmarks/bench_basins.py [--points 16] [--results-md benchmarks/RESULTS.md]
 

@@ -1,4 +1,4 @@
-"""Curvature benchmark (SPEC §7): Jacobian spectra per point on CPU for the digits demo network (8x8x1, d = 64).
+"""Curvature benchmark (docs/method.md §7): Jacobian spectra per point on CPU for the digits demo network (8x8x1, d = 64).
 
 Prints points/s for Alg 2 (score matrix, M = d) and Alg 3 (exact Jacobian), and the speed-up of the
 torch.func batched Jacobian (jacrev: vmapped VJPs) over Python loops over the d rows on the same points

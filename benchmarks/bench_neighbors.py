@@ -1,4 +1,4 @@
-"""Benchmark of the exact kNN (issue 5): embedding + GEMM search vs pairwise LPIPS, and peak RSS at LSUN scale.
+"""Benchmark of the exact kNN (docs/method.md §5.2): embedding + GEMM search vs pairwise LPIPS, and peak RSS at LSUN scale.
 
 Run: python benchmarks/bench_neighbors.py [--quick] [--lsun-queries N]
 1. LPIPS-alex 5-NN, 2 000 queries x 10 000 references at 32x32 on CPU. The pairwise baseline (the lpips

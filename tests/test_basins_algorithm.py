@@ -1,4 +1,4 @@
-"""Algorithm 1 (SPEC §6) against ground truth on the exact empirical-score model."""
+"""Algorithm 1 (docs/method.md §6) against ground truth on the exact empirical-score model."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_per_image_stopping_is_batch_independent(three_points):
         np.testing.assert_array_equal(together.t_c[i], alone[i].t_c[0])
         assert together.evals[i] == alone[i].evals[0]
     np.testing.assert_array_equal(together.t_c, small_batches.t_c)
-    # The failing midpoint stops after one candidate: 6 trials x 1 eval (no batch-wide continuation, D8).
+    # The failing midpoint stops after one candidate: 6 trials x 1 eval (no batch-wide continuation, docs/method.md §10.8).
     assert together.evals[1] == CFG.trials * ddim_evals(1, 20)
 
 

@@ -1,4 +1,4 @@
-"""Point selection (SPEC §5.5, skipped classes) and the `memgen basins` / `basins-figure` commands."""
+"""Point selection (docs/method.md §5.5, skipped classes) and the `memgen basins` / `basins-figure` commands."""
 
 from __future__ import annotations
 

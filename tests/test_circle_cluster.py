@@ -1,4 +1,4 @@
-"""Ward clustering with the sample-count-rescaled threshold and cluster labels (SPEC §3.4)."""
+"""Ward clustering with the sample-count-rescaled threshold and cluster labels (docs/method.md §3.4)."""
 
 import numpy as np
 import pytest
@@ -29,7 +29,7 @@ def test_fresh_ring_points_are_generalized_not_memorized():
     train = np.c_[np.cos(phi_t), np.sin(phi_t)]
     x = np.c_[np.cos(phi_s), np.sin(phi_s)]
     _, cl = cluster_samples(x, train, CircleClusterConfig(tau=0.45), t_end=1e-3)
-    assert (cl["label"] == "generalized").all()  # every point is within 0.05 of train (P5) anyway
+    assert (cl["label"] == "generalized").all()  # every point is within 0.05 of train (docs/method.md §3.4) anyway
 
 
 def test_tau_rescaling_makes_cluster_count_sample_size_independent():

@@ -1,4 +1,4 @@
-"""Circle pool and nested subsets (SPEC §3.1)."""
+"""Circle pool and nested subsets (docs/method.md §3.1)."""
 
 import numpy as np
 import pytest

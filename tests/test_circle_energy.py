@@ -52,7 +52,7 @@ def test_mixture_prior_recovers_two_point_mixture_density():
 
 
 def test_energy_scale_is_two_sigma2_t():
-    assert energy_from_logp(np.array([-1.0]), 0.05)[0] == 0.1  # not 4t (defect D11)
+    assert energy_from_logp(np.array([-1.0]), 0.05)[0] == 0.1  # not 4t (docs/method.md §10.11)
 
 
 def test_centre_energies_are_the_likelihood_at_the_centres_not_grid_interpolation():

@@ -1,4 +1,4 @@
-"""Closed-form circle energy, exact empirical score and the exact-score sampler (SPEC §3.5)."""
+"""Closed-form circle energy, exact empirical score and the exact-score sampler (docs/method.md §3.5)."""
 
 import numpy as np
 import pytest
@@ -66,7 +66,7 @@ def test_exact_score_is_gradient_of_mixture_log_density():
 
 # (K, split seed, tau, min copy fraction). Split seed 42 (paper/code) puts 3 of the 9 points
 # 0.02 / 0.17 apart: 98.7 % of exact samples land within 0.05 (the rest sit between the close
-# points); split seed 1 (min pairwise distance 0.17 > 0.1, pitfall P4) gives 99.7 %.
+# points); split seed 1 (min pairwise distance 0.17 > 0.1, docs/method.md §3.1) gives 99.7 %.
 CASES = [(2, 42, 3.0, 0.99), (9, 1, 2.0, 0.99), (9, 42, 2.0, 0.985)]
 
 
@@ -82,7 +82,7 @@ def test_exact_sampler_memorizes_and_clusters_match_training_points(k, split_see
     _, clusters = cluster_samples(x, pts, cfg, t_end=1e-3)
     groups = memory_groups(pts, resolution(tau, k, cfg.tau_reference_n))
     n_groups = groups.max() + 1
-    if (k, split_seed) == (9, 42):  # two points 0.02 apart -> one memory (pitfall P4)
+    if (k, split_seed) == (9, 42):  # two points 0.02 apart -> one memory (docs/method.md §3.1)
         assert n_groups == 8
     big = clusters[clusters["size"] >= 0.01 * len(x)]
     assert (big["label"] == "memorized").all()
@@ -91,7 +91,7 @@ def test_exact_sampler_memorizes_and_clusters_match_training_points(k, split_see
 
 
 def test_last_step_without_noise_matters():
-    """P1: with the noisy last step the exact sampler's copies would be blurred by sqrt(dt)."""
+    """docs/method.md §2.2: with the noisy last step the exact sampler's copies would be blurred by sqrt(dt)."""
     pts = np.array([[1.0, 0.0], [-1.0, 0.0]])
     x = euler_maruyama(
         ExactScore(pts), 500, 1000, 1e-3, 1.0, seed=3, dtype=torch.float64, progress=False

@@ -1,4 +1,4 @@
-"""Circle score networks (SPEC §3.2)."""
+"""Circle score networks (docs/method.md §3.2)."""
 
 import pytest
 import torch

@@ -67,7 +67,7 @@ def test_k1000_ring_not_copies(run):
     assert np.mean(np.abs(r - 1)) < 0.05
     ang = np.arctan2(xy[:, 1], xy[:, 0])
     assert len(np.unique(np.floor((ang + np.pi) / (2 * np.pi) * 36))) >= 33
-    # nearest-training distances like fresh circle points, not copies (P5)
+    # nearest-training distances like fresh circle points, not copies (docs/method.md §3.4)
     fresh = make_pool(len(xy), 12345)[["x", "y"]].to_numpy()
     split = read_parquet(run / "split.parquet")
     pts = split[split.K == 1000][["x", "y"]].to_numpy()

@@ -1,5 +1,5 @@
-"""Classification stage (memgen.classify, memgen.cli.classify): SPEC §5.3 rule on hand-made tables
-(ties at the thresholds), SPEC §5.5 ranks, bootstrap CIs, sensitivity, and the CLI end to end."""
+"""Classification stage (memgen.classify, memgen.cli.classify): docs/method.md §5.3 rule on hand-made tables
+(ties at the thresholds), docs/method.md §5.5 ranks, bootstrap CIs, sensitivity, and the CLI end to end."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def nn_table(d1, k=None, experiment=None, shuffle=True, n_ranks=3):
     return df
 
 
-# ---------------------------------------------------------------- the rule (SPEC §5.3)
+# ---------------------------------------------------------------- the rule (docs/method.md §5.3)
 
 DM, DS = 0.5, 0.25  # exactly representable, so "== delta" is a real tie
 CASES = [  # (d_train, d_synth, expected)
@@ -98,7 +98,7 @@ def test_table_errors():
         classify_table(dup, good, DM, DS)
 
 
-# ---------------------------------------------------------------- ranks (SPEC §5.5)
+# ---------------------------------------------------------------- ranks (docs/method.md §5.5)
 
 
 def test_rank_in_class_order():

@@ -1,4 +1,4 @@
-"""Nested splits, the `memgen split` stage and detection of changed data (SPEC §4.1, D15)."""
+"""Nested splits, the `memgen split` stage and detection of changed data (docs/method.md §4.1, §10.15)."""
 
 from __future__ import annotations
 

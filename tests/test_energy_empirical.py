@@ -13,7 +13,7 @@ SCHED = DDPMSchedule()
 
 
 def _u(model, x, t):
-    """Closed form of SPEC §8.1: u = -1/4 beta |x|^2 - beta log p_t(x)."""
+    """Closed form of docs/method.md §8.1: u = -1/4 beta |x|^2 - beta log p_t(x)."""
     beta = SCHED.betas.double()[t]
     tt = torch.full((x.shape[0],), t, dtype=torch.long)
     return (-0.25 * beta * x.double().flatten(1).pow(2).sum(1) - beta * model.log_density(x, tt)).numpy()

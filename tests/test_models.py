@@ -10,7 +10,7 @@ from memgen.models.unet import PRESET_SHAPES, PRESETS, build_unet, preset_kwargs
 
 torch.set_num_threads(1)
 
-# SPEC §4.3 Table 3 (paper) and the recount of the official code's layer list (SPEC §12.2).
+# Table 3 (paper, docs/method.md §4.3) and the recount of the official code's layer list (docs/method.md §12).
 RECOUNTED = {
     "mnist": 24_515_585, "fmnist": 24_515_585,
     "cifar10_64": 8_952_067, "cifar10_96": 20_118_915, "cifar10_128": 35_746_307,

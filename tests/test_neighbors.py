@@ -1,4 +1,4 @@
-"""Exact kNN (SPEC §5.1-5.2): LPIPS embedding identity, brute-force agreement, self-exclusion, CLI errors."""
+"""Exact kNN (docs/method.md §5.1-5.2): LPIPS embedding identity, brute-force agreement, self-exclusion, CLI errors."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_l2_neighbours_are_nearest_not_farthest():
         )
     )
     first = df[df["rank"] == 1].sort_values("query")
-    assert (first["ref_index"].to_numpy() == D.argmin(1)).all()  # D1 would give argmax
+    assert (first["ref_index"].to_numpy() == D.argmin(1)).all()  # the official code's inverted L2 (docs/method.md §10.1) would give argmax
     assert np.allclose(first["distance"], D.min(1), rtol=1e-9)
     assert list(first["ref_index"][:5]) == [3, 99, 150, 200, 399]
     assert (

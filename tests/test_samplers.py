@@ -15,7 +15,7 @@ def test_alpha_bar_is_cumprod_of_one_minus_beta():
     s = DDPMSchedule()
     betas = np.linspace(1e-4, 0.02, 1000)
     np.testing.assert_allclose(s.alphas_cumprod.numpy(), np.cumprod(1 - betas), rtol=1e-5)
-    # SPEC §2.1 table (0-based index)
+    # docs/method.md §2.1 table (0-based index)
     np.testing.assert_allclose(s.sigmas[[0, 1, 5, 10, 25, 100, 500]].numpy(),
                                [0.0100, 0.0148, 0.0300, 0.0468, 0.0951, 0.324, 0.960], atol=6e-4)
     assert abs(float(s.alphas_cumprod[999]) - 4.04e-5) < 1e-6

@@ -1,9 +1,9 @@
-"""Critical time and basin log-volume per image (SPEC §6, Algorithm 1, corrected per D8).
+"""Critical time and basin log-volume per image (docs/method.md §6, Algorithm 1 per image, §10.8).
 
 For each image x and candidate time t ∈ {1, 1+Δt, ...} < T (increasing): perturb n trials with the
 forward process, denoise each with deterministic DDIM (n_d = min(20, t) steps), call a trial
 recovered when dist(x, x̂) ≤ δ_c. The search stops *for that image* when the recovery probability
-drops below p (the official code stopped a whole batch together, D8); T_c[j] is the last t at which
+drops below p (the official code stopped a whole batch together, docs/method.md §10.8); T_c[j] is the last t at which
 trial j was still alive. T_c is floored at the first candidate, and ``failed_at_first`` flags images
 that never passed it. Images and trials are batched together only for speed: every image draws its
 noise from its own generator, so its result does not depend on its batch mates.
@@ -85,7 +85,7 @@ def l2_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def make_distance(metric: str, device: str | torch.device = "cpu") -> Distance:
-    """The recovery distance: ``l2`` or ``lpips-vgg`` (memgen.perceptual, SPEC §5.1 preprocessing)."""
+    """The recovery distance: ``l2`` or ``lpips-vgg`` (memgen.perceptual, docs/method.md §5.1 preprocessing)."""
     if metric == "l2":
         return l2_distance
     if metric == "lpips-vgg":

@@ -1,6 +1,6 @@
 """Memorized / spurious / generalized classes, fractions with bootstrap CIs, sensitivity, histograms.
 
-Rule (paper Eqs. 9-11, SPEC §5.3, inclusive ≤ as the official code):
+Rule (paper Eqs. 9-11, docs/method.md §5.3, inclusive ≤ as the official code):
     memorized   if d_train ≤ δ_m
     spurious    if not memorized and d_synth ≤ δ_s
     generalized otherwise
@@ -136,7 +136,7 @@ def classify_table(
     delta_s: float,
     generalized_order: str = ClassifyConfig.generalized_order,
 ) -> pd.DataFrame:
-    """One row per sample: d_train, d_synth, class and its rank inside the class (SPEC §5.5)."""
+    """One row per sample: d_train, d_synth, class and its rank inside the class (docs/method.md §5.5)."""
     d_train = nearest_distance(train_nn, "training")
     d_synth = nearest_distance(sample_nn, "sample")
     if not d_train.index.equals(d_synth.index):

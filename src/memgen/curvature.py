@@ -1,4 +1,4 @@
-"""Curvature of the learned energy: singular values of the score Jacobian (SPEC §7, App D).
+"""Curvature of the learned energy: singular values of the score Jacobian (docs/method.md §7, App D).
 
 Three estimators, all on the score s(x, t) = -eps(x, t) / sqrt(1 - abar_t) of an EpsModel:
 - ``score_matrix_spectrum`` (Alg 2, paper default): M forward-process perturbations of x0 at index t,
@@ -44,7 +44,7 @@ def score_fn(model, t: int, schedule: DDPMSchedule, shape: tuple[int, ...]):
 
 
 def _svdvals(mat: torch.Tensor) -> torch.Tensor:
-    # fp64 where affordable (SPEC: d <= 3072) so tiny singular values are not lost to rounding.
+    # fp64 where affordable (docs/method.md §7: d <= 3072) so tiny singular values are not lost to rounding.
     dtype = torch.float64 if mat.shape[-1] <= 3072 else torch.float32
     return torch.linalg.svdvals(mat.to(dtype))
 

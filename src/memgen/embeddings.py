@@ -1,4 +1,4 @@
-"""Per-image embeddings whose squared Euclidean distance IS the metric (SPEC §5.1, efficient kNN).
+"""Per-image embeddings whose squared Euclidean distance IS the metric (docs/method.md §5.1, efficient kNN).
 
 LPIPS(x, y) = sum_l sum_c w_lc/(H_l W_l) sum_hw (f̂_x - f̂_y)^2 with every w_lc >= 0, so with
 phi(x) = concat_l vec(sqrt(w_lc/(H_l W_l)) * f̂_l(x)) we get LPIPS(x, y) = ||phi(x) - phi(y)||^2 exactly:

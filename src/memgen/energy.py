@@ -1,9 +1,9 @@
-"""Relative energy along a spherical path (SPEC §8, App E).
+"""Relative energy along a spherical path (docs/method.md §8, App E).
 
 Potential of the reverse VP SDE: grad u(x, t) = -1/2 beta_t x + beta_t eps(x, t) / sqrt(1 - abar_t), with
-abar = cumprod(1 - beta) (``legacy_sigma`` reproduces the official code's sqrt(1 - prod(beta)), defect D2,
+abar = cumprod(1 - beta) (``legacy_sigma`` reproduces the official code's sqrt(1 - prod(beta)), docs/method.md §10.2,
 for comparison only). Path x(a) = cos a x_a + sin a x_b, a in [0, pi/2]; the line integral of grad u . x'(a)
-uses the trapezoid rule (torch.cumulative_trapezoid; the official code's rectangle sum is defect D3).
+uses the trapezoid rule (torch.cumulative_trapezoid; the official code's rectangle sum is a defect, docs/method.md §10.3).
 U(x_a) = u(x_a) - u(x_b) = -Delta u_total. Discrete beta_t is used in place of beta(t) = T beta_t (a positive
 constant factor on every U; signs and orderings unchanged).
 """
@@ -24,7 +24,7 @@ from memgen.sections import Section, section
 
 
 def sigma_for(schedule: DDPMSchedule, t: int, legacy_sigma: bool = False) -> float:
-    if legacy_sigma:  # official code: sqrt(1 - prod(beta)) ~ 1 (defect D2)
+    if legacy_sigma:  # official code: sqrt(1 - prod(beta)) ~ 1 (docs/method.md §10.2)
         return float(torch.sqrt(1.0 - torch.prod(schedule.betas[: t + 1].double())))
     return float(schedule.sigmas.double()[t])
 

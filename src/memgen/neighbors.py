@@ -1,4 +1,4 @@
-"""Exact k-nearest neighbours by streamed GEMM (SPEC §5.2; avoids defects D1, D5, D7).
+"""Exact k-nearest neighbours by streamed GEMM (docs/method.md §5.2; avoids the official code's defects §10.1, §10.5, §10.7).
 
 Candidates come from float32 blocks of ||a||^2 + ||b||^2 - 2 a.b (fast, GPU when present); every query
 keeps k + margin candidates, whose distances are then recomputed exactly in float64 as sum((a - b)^2) and
@@ -144,7 +144,7 @@ def knn(
             r1 = r0 + len(rb)
             rn = rb.square().sum(1, dtype=torch.float64).float()
             d = qn[:, None] + rn[None, :] - 2.0 * (qb @ rb.T)
-            if exclude_self:  # mask the diagonal by index identity (D7), not by dropping column 0
+            if exclude_self:  # mask the diagonal by index identity (docs/method.md §10.7), not by dropping column 0
                 lo, hi = max(q0, r0), min(q1, r1)
                 if lo < hi:
                     diag = torch.arange(lo, hi, device=device)

@@ -1,4 +1,4 @@
-"""LPIPS set-up shared by the analyses (SPEC §5.1): model loading and input preparation.
+"""LPIPS set-up shared by the analyses (docs/method.md §5.1): model loading and input preparation.
 
 Backbone weights come from the torch hub cache only (``$TORCH_HOME/hub/checkpoints``; no downloads on
 compute nodes); the v0.1 linear heads ship inside the ``lpips`` package.
@@ -56,7 +56,7 @@ def load_lpips(net: str = "alex", pretrained_backbone: bool = True, device="cpu"
 
 
 def prepare(x: torch.Tensor) -> torch.Tensor:
-    """NCHW in [-1, 1] -> 3 channels, at least 32x32 (nearest-exact), as SPEC §5.1."""
+    """NCHW in [-1, 1] -> 3 channels, at least 32x32 (nearest-exact), as docs/method.md §5.1."""
     if x.ndim != 4:
         raise ValueError(f"expected images (N, C, H, W), got shape {tuple(x.shape)}")
     if x.shape[1] == 1:

@@ -3,7 +3,7 @@
 Training: n_models x iterations / steps_per_s. Sampling: sum over K of n(K) x steps forward images,
 at 3 x batch x steps_per_s images per second (a forward pass ~ 1/3 of a training step per image).
 Throughput per preset: a --steps-per-s override, else measured GPU rows in benchmarks/RESULTS.md
-("plan: <preset> = <x> steps/s"), else the paper's V100 reference (SPEC §4.4 hours / iterations).
+("plan: <preset> = <x> steps/s"), else the paper's V100 reference (docs/method.md §4.4 hours / iterations).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-# iterations / (reported hours x 3600) on one V100 (SPEC §4.4).
+# iterations / (reported hours x 3600) on one V100 (docs/method.md §4.4).
 PAPER_STEPS_PER_S = {
     "mnist": 400_000 / (17 * 3600), "fmnist": 400_000 / (17 * 3600),
     "cifar10_64": 500_000 / (18 * 3600), "cifar10_96": 500_000 / (20 * 3600),

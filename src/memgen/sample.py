@@ -1,4 +1,4 @@
-"""Sharded, seeded, resumable synthetic-set generation for one model (SPEC §4.5, D4, D6).
+"""Sharded, seeded, resumable synthetic-set generation for one model (docs/method.md §4.5, §10.4, §10.6).
 
 Each shard of ``shard_size`` images uses its own seed derived from (seed, K, shard), so a
 shard's content does not depend on which shards were already done; finished shards are saved
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 @section("images.*.sample")
 @dataclass(frozen=True)
 class SampleConfig(Section):
-    """The ``sample`` config section (defaults = paper: 4 K samples, DDPM-1000, SPEC §4.5)."""
+    """The ``sample`` config section (defaults = paper: 4 K samples, DDPM-1000, docs/method.md §4.5)."""
 
     ratio: float = 4
     min: int = 0

@@ -1,12 +1,12 @@
-"""Which points each per-class analysis (basins, curvature, energy; SPEC App C–E) runs on.
+"""Which points each per-class analysis (basins, curvature, energy; paper App C–E, docs/method.md §6–8) runs on.
 
 Shared by the three analyses so they all look at the same points:
-- ``training``: the first ``n_train_points`` rows of the K-subset (subset order, SPEC §11);
-- ``memorized`` / ``spurious`` / ``generalized``: samples of that class ranked as SPEC §5.5
+- ``training``: the first ``n_train_points`` rows of the K-subset (subset order, docs/method.md §11);
+- ``memorized`` / ``spurious`` / ``generalized``: samples of that class ranked as docs/method.md §5.5
   (memorized by d_train ascending, spurious by d_synth ascending, generalized by d_synth
   descending = most generalized first, as the official code; configurable), top ``max_per_class``.
 A sample class smaller than ``min_class_frac`` x |S| is skipped (paper: "drop a class at K if
-its size is below X % of |S|", X = 1 by SPEC §11) and carries a reason string instead of points.
+its size is below X % of |S|", X = 1 by docs/method.md §11) and carries a reason string instead of points.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from memgen.classes import CLASSES, TRAINING
 from memgen.sections import Section, check_keys, dataclass_fields, section
 
-# SPEC §5.5 ranking: class -> (column, ascending). Generalized descending follows the code (D9).
+# docs/method.md §5.5 ranking: class -> (column, ascending). Generalized descending follows the official code (docs/method.md §10.9).
 DEFAULT_RANKING = {
     "memorized": {"by": "d_train", "ascending": True},
     "spurious": {"by": "d_synth", "ascending": True},
@@ -31,7 +31,7 @@ DEFAULT_RANKING = {
 @section("images.*.analysis")
 @dataclass(frozen=True)
 class AnalysisConfig(Section):
-    """The ``analysis`` config section (defaults = paper / SPEC §11).
+    """The ``analysis`` config section (defaults = paper / docs/method.md §11).
 
     A partial ``ranking`` (one class, or only ``ascending``) is merged into the default ranking.
     """

@@ -1,4 +1,4 @@
-"""Resumable epsilon-prediction DDPM training of one model per K (SPEC §2.1, §4.4).
+"""Resumable epsilon-prediction DDPM training of one model per K (docs/method.md §2.1, §4.4).
 
 State that makes a resumed run bitwise-identical (on CPU) to an uninterrupted one is saved in
 every checkpoint: model, EMA, optimizer, all RNG states (torch CPU/CUDA, numpy, python, and our
@@ -128,7 +128,7 @@ class EMA:
     """Exponential moving average of the weights, one fused foreach lerp per step.
 
     Hand-written because diffusers' EMAModel always applies its (1+s)/(10+s) warm-up, while the
-    paper uses a constant decay from a copy of the initial weights (SPEC §4.4).
+    paper uses a constant decay from a copy of the initial weights (docs/method.md §4.4).
     """
 
     def __init__(self, model: nn.Module, decay: float, warmup: bool):

@@ -1,4 +1,4 @@
-# Basin stage (SPEC §6, Algorithm 1 per image, D8): critical time and basin log-volume of the training points
+# Basin stage (docs/method.md §6, Algorithm 1 per image, §10.8): critical time and basin log-volume of the training points
 # and of the top-ranked samples of each class (selection shared with curvature/energy: memgen.selection).
 #   R/E/K{k}/basins.parquet  one row per (point, trial) + one row per skipped class (reason)
 #   R/figures/fig4b_basins_{E}.{png,pdf}, R/figures/figC_critical_time_{E}.{png,pdf}

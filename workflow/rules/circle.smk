@@ -1,4 +1,4 @@
-# 2-D circle experiment (paper Fig 2; SPEC §3): data -> train per K -> sample (net, exact) ->
+# 2-D circle experiment (paper Fig 2; docs/method.md §3): data -> train per K -> sample (net, exact) ->
 # cluster -> energy (learned per K on the grid and at the cluster centres, closed form) -> figure.
 # Every config value a job uses is a param, so a change reruns exactly that rule + downstream
 # (e.g. cluster.tau only reaches circle_cluster and the figure).

@@ -1,4 +1,4 @@
-# Classification stage (SPEC §5.3-5.5): per-sample classes per (E, K), fractions with bootstrap CIs,
+# Classification stage (docs/method.md §5.3-5.5): per-sample classes per (E, K), fractions with bootstrap CIs,
 # threshold sensitivity and histogram bins per E, and the classification figures (Figs 1B, 3, 4A).
 
 

@@ -1,4 +1,4 @@
-# Curvature stage (SPEC §7, owner D2): score-Jacobian spectra per class and (E, K), Fig 5A.
+# Curvature stage (docs/method.md §7): score-Jacobian spectra per class and (E, K), Fig 5A.
 
 
 rule curvature:

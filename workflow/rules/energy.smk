@@ -1,4 +1,4 @@
-# Relative energy stage (SPEC §8, owner D2): line integrals along the spherical path, Figs 6 and 25.
+# Relative energy stage (docs/method.md §8): line integrals along the spherical path, Figs 6 and 25.
 
 
 rule energy:

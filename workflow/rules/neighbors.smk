@@ -1,6 +1,6 @@
-# Neighbour stage (SPEC §5.1-5.2): exact k-NN of each (E, K) synthetic set.
+# Neighbour stage (docs/method.md §5.1-5.2): exact k-NN of each (E, K) synthetic set.
 #   R/E/K{k}/nn_train.parquet  samples vs the first K rows of R/E/train_pool.npy (the training subset)
-#   R/E/K{k}/nn_synth.parquet  samples vs samples, self excluded by index (D7)
+#   R/E/K{k}/nn_synth.parquet  samples vs samples, self excluded by index (docs/method.md §10.7)
 # Columns: query, rank (1 = nearest), ref_index, distance (LPIPS value or Euclidean L2), metric, experiment, K.
 
 

@@ -1,4 +1,4 @@
-# Sampling stage (SPEC §2.1, §4.5, D4, D6): the synthetic set of each (E, K) from the EMA model.
+# Sampling stage (docs/method.md §2.1, §4.5, §10.4, §10.6): the synthetic set of each (E, K) from the EMA model.
 #   R/E/K{k}/samples.npy      (N, H, W, C) float32 in [-1, 1], N = ratio x K clamped to [min, max]
 #   R/E/K{k}/samples.parquet  manifest: sample, shard, seed, sampler, steps, K, experiment (+ provenance)
 #   R/E/K{k}/samples_grid.png uint8 grid of the first samples, for looking at them

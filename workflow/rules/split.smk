@@ -1,4 +1,4 @@
-# Split stage (SPEC §4.1, D15): per image experiment E, the nested-subset table and the training pool.
+# Split stage (docs/method.md §4.1, §10.15): per image experiment E, the nested-subset table and the training pool.
 #   R/E/split.parquet   one row per image: index, position (subset K = position < K), content hash
 #   R/E/train_pool.npy  float32 (max K, H, W, C) in [-1, 1], permutation order: subset K = rows [:K]
 #   R/E/split_check.json  proof that the data on disk still hash to what the split recorded

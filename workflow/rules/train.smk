@@ -1,4 +1,4 @@
-# Training stage (SPEC §2.1, §4.3-4.4): one eps-model per (experiment E, training-set size K).
+# Training stage (docs/method.md §2.1, §4.3-4.4): one eps-model per (experiment E, training-set size K).
 #   R/E/K{k}/model/            diffusers save_pretrained dir of the EMA weights (config.json + safetensors)
 #   R/E/K{k}/train_log.parquet step, loss, lr, ema_decay, steps_per_s
 #   R/E/K{k}/scratch/train/    resumable checkpoint: NOT an output, so a killed, timed-out or preempted job

@@ -1,4 +1,4 @@
-"""Circle data: a pool of points on the unit circle and nested prefix subsets (SPEC §3.1)."""
+"""Circle data: a pool of points on the unit circle and nested prefix subsets (docs/method.md §3.1)."""
 
 from __future__ import annotations
 

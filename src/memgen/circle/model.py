@@ -1,4 +1,4 @@
-"""Score networks for the circle (SPEC §3.2): the paper's residual MLP and the official code's MLP.
+"""Score networks for the circle (docs/method.md §3.2): the paper's residual MLP and the official code's MLP.
 
 Both predict the score of the VE process (:class:`memgen.noise.VESDE`, σ = 1) as
 s_θ(x, t) = h_θ(x, t) / sqrt(t): the output h is an eps-scale quantity divided by the marginal std.

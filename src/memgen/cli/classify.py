@@ -229,7 +229,7 @@ def register(subparsers) -> None:
         "classify",
         help="label each sample memorized / spurious / generalized",
         description="memorized if d_train <= delta_m; else spurious if d_synth <= delta_s; else generalized "
-        "(SPEC §5.3). d_* are the rank-1 distances of the neighbour tables, the thresholds the row of "
+        "(docs/method.md §5.3). d_* are the rank-1 distances of the neighbour tables, the thresholds the row of "
         "this K of the thresholds table (or numbers given in the thresholds section).",
     )
     add_experiment_k(p, "K of this model (must match the tables' K column)")

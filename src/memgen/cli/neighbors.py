@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "neighbors",
         help="exact nearest neighbours (L2 or LPIPS) of queries among a reference set",
-        description="Exact k-NN (SPEC §5.2) on plain .npy arrays: images (N, H, W, C) uint8 [0, 255] "
+        description="Exact k-NN (docs/method.md §5.2) on plain .npy arrays: images (N, H, W, C) uint8 [0, 255] "
         "or float [-1, 1], or float vectors (N, D). The neighbors section gives the metric, the "
         "number of neighbours (k), the LPIPS batch size and the device. Output: parquet with query, "
         "rank (1 = nearest), ref_index, distance (LPIPS value, or Euclidean L2), metric, experiment, K.",

@@ -1,4 +1,4 @@
-"""The ADM centre crop (guided-diffusion ``center_crop_arr``, SPEC §4.1) used for LSUN and resized folders."""
+"""The ADM centre crop (guided-diffusion ``center_crop_arr``, docs/method.md §4.1) used for LSUN and resized folders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Nested training subsets (SPEC §4.1, defect D15): one seeded permutation per data set.
+"""Nested training subsets (docs/method.md §4.1, §10.15): one seeded permutation per data set.
 
 The subset for K is the first K positions of ``torch.randperm(N, generator=manual_seed(split_seed))``,
 so every smaller subset lies inside every larger one. Decision for K = N: the paper's code trains on the
@@ -24,7 +24,7 @@ HASH_CHARS = 16  # 64 bits per image: collisions are irrelevant at 10^5 images
 
 
 def permutation(n: int, seed: int) -> np.ndarray:
-    """The paper's permutation of range(n) (int64), identical to OC's torch.randperm call."""
+    """The paper's permutation of range(n) (int64), identical to the official code's torch.randperm call."""
     import torch
 
     return torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).numpy()

@@ -4,7 +4,7 @@ For the empirical data distribution the noisy marginal at index t is the Gaussia
 p_t(x) = (1/K) Σ_μ N(x; √ᾱ_t ξ_μ, (1-ᾱ_t) I), so the ideal denoiser is a softmax-weighted average
 of training points and ε*(x, t) = (x - √ᾱ_t x̂0(x, t)) / √(1-ᾱ_t). It must memorize: every sample
 is a copy of a training point. Used as ground truth in tests and as the reference sampler.
-The softmax runs in float64 because (1-ᾱ_t) is ~1e-4 at t = 0 (digits study pitfall).
+The softmax runs in float64 because (1-ᾱ_t) is ~1e-4 at t = 0 (docs/method.md §12).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Residual MLP epsilon-network on the flattened image (the digits demo network).
 
-The digits study (shared/notes/digits-demo-study.md) found this ~20x faster than the smallest
+The digits feasibility study (docs/method.md §13.2) found this ~20x faster than the smallest
 UNet on CPU while still showing memorization -> spurious -> generalization. It saves and loads in
 diffusers' on-disk layout (``config.json`` with ``_class_name`` + ``diffusion_pytorch_model.safetensors``)
 through ``save_pretrained``/``from_pretrained`` of the same signature as ``UNet2DModel``'s.

@@ -1,4 +1,4 @@
-"""diffusers ``UNet2DModel`` built from config, plus the paper's Table 3 presets (SPEC §4.3).
+"""diffusers ``UNet2DModel`` built from config, plus the paper's Table 3 presets (docs/method.md §4.3).
 
 The score_sde "ddpm" UNet of the official code maps one-to-one onto ``UNet2DModel`` with the
 settings below (same parameter count; only the initialisation differs), so we use diffusers
@@ -60,7 +60,7 @@ def unet_kwargs(
     mid_attention: bool = True,
     norm_num_groups: int = 32,
 ) -> dict[str, Any]:
-    """``UNet2DModel`` constructor arguments reproducing the score_sde DDPM UNet (SPEC §4.3)."""
+    """``UNet2DModel`` constructor arguments reproducing the score_sde DDPM UNet (docs/method.md §4.3)."""
     c, h, w = (int(v) for v in image_shape)
     if h != w:
         raise ValueError(f"UNet expects square images, got {h}x{w}")
