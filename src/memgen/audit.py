@@ -263,9 +263,10 @@ def draw_figures(tabs: dict, samples, train, experiment: str, out_dir: Path, per
     plt.close("all")
 
 
-def analyses(inputs: AuditInputs, samples, classes, cfg: AuditConfig, experiment, out_dir: Path, device):
+def analyses(inputs: AuditInputs, samples, classes, cfg: AuditConfig, experiment, out_dir: Path, device,
+             dpi: int = 150):  # fmt: skip
     """Basins and curvature tables (and figures) when requested; returns the files written."""
-    from memgen.io import write_parquet
+    from memgen.io import save_figure, write_parquet
     from memgen.selection import AnalysisConfig
 
     written = []
@@ -273,25 +274,26 @@ def analyses(inputs: AuditInputs, samples, classes, cfg: AuditConfig, experiment
     acfg = AnalysisConfig.from_dict(cfg.analysis)
     if cfg.basins is not None:
         from memgen.basins import BasinConfig, basins_table, make_distance
-        from memgen.figures.basins import basins_figures
+        from memgen.figures.basins import critical_time_figure, log_volume_figure
 
         bcfg = BasinConfig.from_dict({**cfg.basins, "metric": cfg.basins.get("metric", cfg.metric)})
         with torch.no_grad():
             df = basins_table(inputs.model, inputs.train, samples, classes, k, experiment, acfg, bcfg,
                               make_distance(bcfg.metric, device), schedule=inputs.schedule, device=device)  # fmt: skip
         written.append(write_parquet(df, out_dir / "basins.parquet", provenance={"experiment": experiment, "K": k}))
-        basins_figures([str(out_dir / "basins.parquet")], experiment, str(out_dir / f"fig4b_basins_{experiment}"),
-                       str(out_dir / f"figC_critical_time_{experiment}"), k_log=False)  # fmt: skip
+        save_figure(log_volume_figure(df, experiment, k_log=False), out_dir / f"fig4b_basins_{experiment}", dpi=dpi)
+        save_figure(critical_time_figure(df, experiment, k_log=False),
+                    out_dir / f"figC_critical_time_{experiment}", dpi=dpi)  # fmt: skip
     if cfg.curvature is not None:
-        from memgen.curvature import curvature_config, curvature_table
-        from memgen.figures.curvature_energy import curvature_figure
+        from memgen.curvature import CurvatureConfig, curvature_table
+        from memgen.figures.curvature import curvature_figure
 
-        ccfg = curvature_config(dict(cfg.curvature))
+        ccfg = CurvatureConfig.from_dict(dict(cfg.curvature))
         df = curvature_table(inputs.model, inputs.train, samples, classes, k, experiment, acfg, ccfg,
                              schedule=inputs.schedule, device=device)  # fmt: skip
         written.append(write_parquet(df, out_dir / "curvature.parquet", provenance={"experiment": experiment, "K": k}))
-        curvature_figure([str(out_dir / "curvature.parquet")], experiment, str(out_dir / f"fig5a_curvature_{experiment}"),
-                         drop_top=int(ccfg["drop_top"]))  # fmt: skip
+        save_figure(curvature_figure(df, experiment, drop_top=ccfg.drop_top, fixed_ks=ccfg.figure_ks),
+                    out_dir / f"fig5a_curvature_{experiment}", dpi=dpi)  # fmt: skip
     return written
 
 
@@ -331,7 +333,7 @@ def run_audit(inputs: AuditInputs, cfg: AuditConfig, out_dir: str | Path, experi
         for name, df in tabs.items():
             write_parquet(df, tmp / f"{name}.parquet", provenance=prov, sort_by=sort.get(name))
         draw_figures(tabs, samples, inputs.train, experiment, tmp, cfg.examples_per_class, dpi)
-        analyses(inputs, samples, classes, cfg, experiment, tmp, device)
+        analyses(inputs, samples, classes, cfg, experiment, tmp, device, dpi)
         summary["seconds"] = time.perf_counter() - t0
         write_json(summary, tmp / "summary.json")
         out_dir.mkdir(exist_ok=True)

@@ -10,17 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 
-from memgen.cli.common import add_section_argument, json_arg, section_arg
+from memgen.cli.common import (
+    add_plots_argument,
+    add_section_argument,
+    apply_plots,
+    section_arg,
+)
 
 log = logging.getLogger("memgen.audit")
-
-
-def _plots(args) -> dict:
-    from memgen.io import use_style
-
-    plots = json_arg(args.plots_config or "{}", "--plots-config")
-    use_style(plots.get("style"))
-    return plots
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -28,7 +25,7 @@ def _audit(args: argparse.Namespace) -> int:
     from memgen.train import resolve_device
 
     cfg = section_arg(args, "audit", AuditConfig)
-    plots = _plots(args)
+    plots = apply_plots(args)
     if (args.checkpoint is None) == (not args.empirical_score):
         raise ValueError("give --checkpoint DIR (a diffusers model folder) or --empirical-score, not both")
     device = resolve_device(cfg.device)
@@ -39,7 +36,7 @@ def _audit(args: argparse.Namespace) -> int:
         inputs = empirical_inputs(**common)
     else:
         inputs = checkpoint_inputs(args.checkpoint, **common)
-    summary = run_audit(inputs, cfg, args.out_dir, args.experiment, device.type, int(plots.get("dpi", 150)))
+    summary = run_audit(inputs, cfg, args.out_dir, args.experiment, device.type, plots.dpi)
     fr = summary["fractions"]
     print(f"{args.experiment}: K = {summary['K']}, {summary['n_samples']} samples: "
           + ", ".join(f"{c} {fr[c]:.1%} [{lo:.1%}, {hi:.1%}]" for c, (lo, hi) in summary["ci"].items())
@@ -61,9 +58,9 @@ def _sd_figure(args: argparse.Namespace) -> int:
     from memgen.sd_curvature import SDCurvatureConfig
 
     cfg = section_arg(args, "sd-curvature", SDCurvatureConfig)
-    plots = _plots(args)
+    plots = apply_plots(args)
     sd_curvature_figure(args.inputs, args.experiment, args.out, skip_top=cfg.skip_top, ylim=cfg.ylim,
-                        dpi=int(plots.get("dpi", 150)))  # fmt: skip
+                        dpi=plots.dpi)  # fmt: skip
     return 0
 
 
@@ -94,7 +91,7 @@ def register(subparsers) -> None:
     p.add_argument("--null-dataset", default=None, help="format of --null-images (as --dataset)")
     p.add_argument("--experiment", default="audit", help="name in tables and figure files")
     add_section_argument(p, "audit", "audit options (n_samples, sampler, steps, metric, ...)", required=False)
-    p.add_argument("--plots-config", default="{}", help="plots config section as JSON or @file (dpi, style)")
+    add_plots_argument(p)
     p.add_argument("--out-dir", required=True, help="output folder (tables, figures, summary.json)")
     p.set_defaults(func=_audit)
 
@@ -124,7 +121,7 @@ def register(subparsers) -> None:
     f.add_argument("--inputs", required=True, help="the sd-curvature output folder")
     f.add_argument("--experiment", default="sd", help="name in the title")
     add_section_argument(f, "sd-curvature", "Stable Diffusion case study options (skip_top, ylim)", required=False)
-    f.add_argument("--plots-config", default="{}", help="plots config section as JSON or @file (dpi, style)")
+    add_plots_argument(f)
     f.add_argument("--out", required=True, help="output stem (.png and .pdf are written)")
     f.set_defaults(func=_sd_figure)
 

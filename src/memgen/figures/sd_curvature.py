@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from memgen.palette import CLASS_COLORS  # noqa: E402
+from memgen.palette import CLASS_COLORS
 
 
 def _show(ax, img, title, color=None):
