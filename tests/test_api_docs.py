@@ -68,7 +68,7 @@ def write_results(root: Path) -> None:
     write_parquet(th, exp / "thresholds.parquet", sort_by=["K"])
     from memgen.cli import main
 
-    rc = main(["fractions", "--classes", *map(str, paths), "--out", str(exp / "fractions.parquet"),
+    rc = main(["fractions", "--experiment", "digits", "--classes", *map(str, paths), "--out", str(exp / "fractions.parquet"),
                "--sweep-out", str(exp / "sweep.parquet"),
                "--histograms-out", str(exp / "histograms.parquet")])
     assert rc == 0
@@ -116,7 +116,7 @@ def test_api_docs_run_and_give_the_planted_classes(session):
 
 
 def test_every_memgen_name_in_the_guide_exists():
-    """Names in the prose (`memgen.figures.basins`, `basins_figures`, ...) resolve: module or attribute."""
+    """Names in the prose (`memgen.figures.basins`, `log_volume_figure`, ...) resolve: module or attribute."""
     text = API_MD.read_text()
     names = sorted(set(re.findall(r"`(memgen(?:\.\w+)+)`", text)))
     assert "memgen.figures.basins" in names
@@ -127,8 +127,11 @@ def test_every_memgen_name_in_the_guide_exists():
             module, _, attr = name.rpartition(".")
             assert hasattr(importlib.import_module(module), attr), f"docs/api.md names {name}"
     # functions named next to their module in the last paragraph
-    for module, attr in (("memgen.figures.basins", "basins_figures"),
-                         ("memgen.figures.circle", "make_figure"),
+    for module, attr in (("memgen.figures.basins", "log_volume_figure"),
+                         ("memgen.figures.basins", "critical_time_figure"),
+                         ("memgen.figures.curvature", "curvature_figure"),
+                         ("memgen.figures.energy", "energy_gap_figure"),
+                         ("memgen.figures.circle", "circle_figure"),
                          ("memgen.models", "load_net")):
         assert re.search(rf"`({module}\.)?{attr}`", text) and hasattr(importlib.import_module(module), attr)
 

@@ -176,9 +176,11 @@ def test_every_stage_of_every_experiment_planned(paper_dry_run):
     # opt-in ones that run only for the entries of their own config section (none in the paper run)
     assert not cfg.get("audit") and not cfg.get("sd_curvature")
     assert not planned_rules & {"audit", "sd_curvature", "sd_curvature_figure"}
+    # training-time snapshots cost nothing unless asked for: none at paper scale
+    assert not planned_rules & {"snapshot", "snapshot_exact", "snapshot_summary", "snapshot_figure"}
     for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         rules = set(re.findall(r"^(?:rule|checkpoint) (\w+):", smk.read_text(), re.M))
-        if smk.stem in ("common", "figures", "audit", "sd_curvature") or not rules:
+        if smk.stem in ("common", "figures", "audit", "sd_curvature", "snapshots") or not rules:
             continue
         assert rules & planned_rules, f"no job of {smk.name} ({sorted(rules)}) in the paper DAG"
     # and each image experiment (or its sweep) reaches classification for every K

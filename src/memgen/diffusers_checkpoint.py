@@ -16,12 +16,13 @@ sqrt(1 - abar_t) eps that memgen's samplers, basins and curvature use. Models tr
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from memgen.models import WEIGHT_FILES
+from memgen.noise import DDPMSchedule
 
 # Discrete-VP schedulers (diffusers' DDPMScheduler.compatibles, without the continuous EDM ones).
 VP_SCHEDULERS = (
@@ -147,23 +148,29 @@ def check_pipeline_folder(ref: str | Path, components: dict, pipeline: str | tup
 
 
 @dataclass(frozen=True)
-class TabulatedSchedule:
-    """A discrete-VP schedule given by its alpha_bar table (duck-types memgen.schedules.DDPMSchedule)."""
+class TabulatedSchedule(DDPMSchedule):
+    """A discrete-VP process given by its alpha_bar table (any beta rule diffusers' scheduler knows);
+    everything else (perturbation, ancestral and DDIM steps) is memgen.noise.DDPMSchedule's."""
 
-    alphas_cumprod: torch.Tensor
+    table: torch.Tensor | None = field(default=None, compare=False)
     name: str = ""
 
-    @property
-    def num_steps(self) -> int:
-        return int(self.alphas_cumprod.shape[0])
+    def __post_init__(self):
+        if self.table is None or self.table.dim() != 1:
+            raise ValueError("TabulatedSchedule needs a 1-D alpha_bar table")
+        object.__setattr__(self, "num_steps", int(self.table.shape[0]))
 
     @property
-    def sigmas(self) -> torch.Tensor:
-        return torch.sqrt(1.0 - self.alphas_cumprod)
+    def alphas_cumprod(self) -> torch.Tensor:
+        return self.table
+
+    @property
+    def betas(self) -> torch.Tensor:
+        prev = torch.cat([self.table.new_ones(1), self.table[:-1]])
+        return 1.0 - self.table / prev
 
     def q_sample(self, x0, t, noise):
-        abar = self.alphas_cumprod.to(x0.device)[t].view(-1, *([1] * (x0.dim() - 1)))
-        return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
+        return self.perturb(x0, t, noise)
 
 
 def schedule_from_config(cfg: dict) -> TabulatedSchedule:
@@ -172,7 +179,9 @@ def schedule_from_config(cfg: dict) -> TabulatedSchedule:
 
     keep = {k: v for k, v in cfg.items() if not k.startswith("_")}
     sched = DDPMScheduler.from_config(keep)
-    return TabulatedSchedule(sched.alphas_cumprod.float().clone(), str(cfg.get("beta_schedule", "")))
+    return TabulatedSchedule(
+        table=sched.alphas_cumprod.float().clone(), name=str(cfg.get("beta_schedule", ""))
+    )
 
 
 class PredictionToEps(torch.nn.Module):
