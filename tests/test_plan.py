@@ -50,4 +50,4 @@ def test_plan_names_a_misspelt_section_key(tmp_path):
     overlay.write_text(yaml.safe_dump({"images": {"digits": {"train": {"iteratons": 10}}}}))
     proc = _plan(tmp_path, _installed_copy(tmp_path), REPO / "config.yaml", overlay)
     assert proc.returncode == 2
-    assert "iteratons" in proc.stderr and "unknown train config keys" in proc.stderr, proc.stderr
+    assert "iteratons" in proc.stderr and "unknown images.<E>.train config keys" in proc.stderr, proc.stderr

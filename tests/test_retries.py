@@ -117,7 +117,7 @@ def test_a_data_error_in_a_retried_rule_runs_once(tmp_path):
     log = (tmp_path / "results/tiny/logs/train/digits_K2.log").read_text()
     assert "attempt 4 not run" in log
     # the command itself ran once: its error is in the log once (the last attempt's) and recorded
-    error = "memgen train: error: This file contains pickled"
+    error = "memgen train: error: training pool results/tiny/digits/train_pool.npy: not a numeric"
     assert log.count(error) == 1, log
     record = tmp_path / "results/tiny/logs/train/digits_K2.log.user-error"
     assert record.read_text().startswith(error)

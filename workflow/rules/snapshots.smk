@@ -56,7 +56,6 @@ rule snapshot:
         f"{RUN}/benchmarks/snapshot/{{E}}_K{{k}}_step{{s}}.tsv"
     wildcard_constraints:
         s=r"\d+",
-    retries: 2
     conda:
         "../../envs/pipeline.yaml"
     threads: 1
