@@ -278,6 +278,7 @@ def test_neighbors_by_hand_keep_the_schema_k(tmp_path):
 # ------------------------------------------------------------- a key reruns only its consumers
 
 
+@pytest.mark.slow  # a tiny run of its own (~90 s); make test-slow
 @pytest.mark.parametrize(
     "change, want",
     [
