@@ -131,6 +131,7 @@ def test_every_memgen_name_in_the_guide_exists():
                          ("memgen.figures.basins", "critical_time_figure"),
                          ("memgen.figures.curvature", "curvature_figure"),
                          ("memgen.figures.energy", "energy_gap_figure"),
+                         ("memgen.figures.sd_curvature", "sd_curvature_figure"),
                          ("memgen.figures.circle", "circle_figure"),
                          ("memgen.models", "load_net")):
         assert re.search(rf"`({module}\.)?{attr}`", text) and hasattr(importlib.import_module(module), attr)

@@ -124,3 +124,33 @@ def test_refuses_incomplete_or_incompatible_sd_folders(sd_dir, prompts, tmp_path
     assert main(["sd-curvature", "--model", str(sd_dir), "--prompts", str(bad), "--out-dir", str(out)]) == 2
     assert "candidate must be one of" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_figure_is_drawn_from_the_tables():
+    """The figure function takes the case study's tables and images and returns the figure (no files)."""
+    from matplotlib.figure import Figure
+
+    from memgen.figures.sd_curvature import sd_curvature_figure
+
+    sv = np.array([[9.0, 4.0, 3.0, 1.0], [7.0, 6.0, 1.0, 0.5]])  # seeds x ranks of prompt 0
+    spectra = pd.DataFrame([
+        {"prompt_id": p, "seed": s, "rank": r, "singular_value": sv[s, r] * (p + 1), "t": 10, "sigma_t": 0.1,
+         "solver": "lanczos"}
+        for p in (0, 1) for s in (0, 1) for r in range(4)
+    ])  # fmt: skip
+    prompts = pd.DataFrame({"prompt_id": [1, 0], "prompt": ["a lake", "a red car"],
+                            "candidate": ["generalized", "memorized"], "training_image": [None, "orig.png"]})  # fmt: skip
+    images = np.zeros((2, 2, 8, 8, 3), np.float32)
+    fig = sd_curvature_figure(spectra, prompts, images, "tiny", {0: np.ones((8, 8, 3), np.float32)}, skip_top=1,
+                              ylim=None)  # fmt: skip
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2 + 2 + 1  # generated images, training images (one blank), the spectra
+    image0, train0, image1, train1 = fig.axes[:4]  # per prompt in prompt_id order: its image, its training image
+    assert [ax.get_title().split("\n")[0] for ax in (image0, image1)] == ["memorized", "generalized"]
+    assert train0.get_title() == "training image" and not train1.axison
+    lines = fig.axes[-1].get_lines()
+    assert len(lines) == 2
+    for p, line in enumerate(lines):  # the mean over seeds, the first skip_top values left out
+        np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
+        np.testing.assert_allclose(line.get_ydata(), sv[:, 1:].mean(0) * (p + 1))
+    assert len(sd_curvature_figure(spectra, prompts, images, "tiny").axes) == 2 + 1  # no training row

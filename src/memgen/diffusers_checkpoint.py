@@ -169,9 +169,6 @@ class TabulatedSchedule(DDPMSchedule):
         prev = torch.cat([self.table.new_ones(1), self.table[:-1]])
         return 1.0 - self.table / prev
 
-    def q_sample(self, x0, t, noise):
-        return self.perturb(x0, t, noise)
-
 
 def schedule_from_config(cfg: dict) -> TabulatedSchedule:
     """alpha_bar of a scheduler config, as diffusers' DDPMScheduler computes it (its own beta rules)."""

@@ -64,10 +64,6 @@ def audit_gpus(wildcards):
     return 1 if (config["device"] if dev == "auto" else dev) == "cuda" else 0
 
 
-def plots_json():
-    return json.dumps(plot_params(), sort_keys=True)
-
-
 def audit_targets():
     figs = ("fig1b_examples", "fig3_hist", "fig4a_fractions")
     return [

@@ -357,3 +357,53 @@ def energy_figure_json(wildcards):
     return json.dumps(
         {key: cfg[key] for key in ("plot_abs",) if key in cfg}, sort_keys=True
     )
+
+
+# --- snapshots
+
+# The keys of the snapshots section that each rule uses (and reruns for); the step list reaches
+# only the training job (not a trigger there) and the targets: an added step leaves the other jobs alone.
+SNAPSHOT_KEYS = {
+    "exact": ("agreement_samples", "device", "impl_version"),
+    "snapshot": (
+        "sample_max",
+        "sample_min",
+        "agreement_samples",
+        "device",
+        "impl_version",
+    ),
+    "summary": ("level", "impl_version"),
+}
+
+
+def snapshot_json(rule):
+    """Params function: the keys of the snapshots section that ``rule`` uses, device explicit."""
+
+    def params(wildcards):
+        E = wildcards.E
+        cfg = dict(snapshot_cfg(E), device=stage_device(E, "snapshots"))
+        return json.dumps({k: cfg[k] for k in SNAPSHOT_KEYS[rule]}, sort_keys=True)
+
+    return params
+
+
+def snapshot_section_json(section):
+    """Params function: a section (sample, neighbors) as the config gives it; the snapshot
+    commands run it on the device of the snapshots section."""
+
+    def params(wildcards):
+        return section_json(wildcards.E, section)
+
+    return params
+
+
+def snapshot_model_dir(wildcards):
+    """The published snapshot's model folder, the folder of rule snapshot's config.json."""
+    config = path_of(output_pattern("snapshot", "config"), **dict(wildcards.items()))
+    return os.path.dirname(config)
+
+
+def snapshot_classify_json(wildcards):
+    """The classify keys of the bootstrap intervals of the fractions over steps."""
+    keys = ("n_bootstrap", "confidence", "seed")
+    return section_json(wildcards.E, "classify", keys)

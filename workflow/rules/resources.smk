@@ -111,3 +111,17 @@ def basins_runtime(wildcards, attempt):
 
 def basins_mem_mb(wildcards, attempt):
     return model_mem_mb(wildcards.E) * sizing_attempt("basins", wildcards, attempt)
+
+
+def snapshot_runtime(wildcards, attempt):
+    """Minutes: sampling the set and the agreement draws (~1/3 of a training step per image and
+    sampler step), plus a replay from step 0 in the worst case (a step added after training).
+    """
+    sample = exp_cfg(wildcards.E)["sample"]
+    cfg = snapshot_cfg(wildcards.E)
+    n = min(sample_count(wildcards.E, wildcards.k), cfg.get("sample_max") or 10**12)
+    n = max(n, cfg["sample_min"]) + cfg["agreement_samples"]
+    batch = train_section(wildcards.E, wildcards.k)["batch_size"]
+    sec = train_sec_per_step(wildcards.E)
+    minutes = (n * sample["steps"] * sec / (3 * batch) + int(wildcards.s) * sec) / 60
+    return capped_minutes(minutes * 1.5 + 10, attempt)

@@ -5,9 +5,11 @@
 #   R/E/K{k}/snapshots/step{s}/model/         the published snapshot (replayed if training passed s)
 #   R/E/K{k}/snapshots/step{s}/classes.parquet, agreement.parquet
 #   R/E/snapshots/{fractions,agreement,tau,fit}.parquet, R/figures/figT_*_E.{png,pdf}
-# The train rule gets the steps of its K (train_snapshot_steps in params.smk) as a
-# parameter computed from its input, which Snakemake's params trigger leaves out: adding a step never
-# reruns training, and the step list reaches no other rule's parameters.
+# Job parameters are in params.smk and job sizes in resources.smk, as for every stage; the step list,
+# the checks of the section and the targets are in snapshots_functions.smk. The train rule gets the
+# steps of its K (train_snapshot_steps in params.smk) as a parameter computed from its input, which
+# Snakemake's params trigger leaves out: adding a step never reruns training, and the step list
+# reaches no other rule's parameters.
 
 
 include: "snapshots_functions.smk"
@@ -15,7 +17,7 @@ include: "snapshots_functions.smk"
 
 rule snapshot_exact:
     input:
-        pool=f"{RUN}/{{E}}/train_pool.npy",
+        pool=rules.split.output.pool,
     output:
         f"{RUN}/{{E}}/K{{k}}/snapshots/exact.npy",
     log:
@@ -28,7 +30,7 @@ rule snapshot_exact:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=snapshot_gpus,
+        gpu=stage_gpus("snapshots"),
     params:
         cfg=snapshot_json("exact"),
         sample=snapshot_section_json("sample"),
@@ -40,11 +42,11 @@ rule snapshot_exact:
 
 rule snapshot:
     input:
-        config=f"{RUN}/{{E}}/K{{k}}/model/config.json",
-        weights=f"{RUN}/{{E}}/K{{k}}/model/diffusion_pytorch_model.safetensors",
-        pool=f"{RUN}/{{E}}/train_pool.npy",
-        thresholds=f"{RUN}/{{E}}/thresholds.parquet",
-        exact=f"{RUN}/{{E}}/K{{k}}/snapshots/exact.npy",
+        config=rules.train.output.config,  # snapshots are refused on a model.reuse experiment
+        weights=rules.train.output.weights,
+        pool=rules.split.output.pool,
+        thresholds=rules.thresholds.output[0],
+        exact=rules.snapshot_exact.output[0],
     output:
         config=f"{RUN}/{{E}}/K{{k}}/snapshots/step{{s}}/model/config.json",
         weights=f"{RUN}/{{E}}/K{{k}}/snapshots/step{{s}}/model/diffusion_pytorch_model.safetensors",
@@ -62,14 +64,14 @@ rule snapshot:
     resources:
         mem_mb=train_mem_mb,
         runtime=snapshot_runtime,
-        gpu=snapshot_gpus,
+        gpu=stage_gpus("snapshots"),
     params:
         cfg=snapshot_json("snapshot"),
         model=train_model_json,
         train=train_train_json,
         sample=snapshot_section_json("sample"),
         neighbors=snapshot_section_json("neighbors"),
-        model_dir=f"{RUN}/{{E}}/K{{k}}/snapshots/step{{s}}/model",
+        model_dir=snapshot_model_dir,
         scratch=f"{RUN}/{{E}}/K{{k}}/scratch/train",
     shell:
         "memgen snapshot --pool {input.pool} --k {wildcards.k} --experiment {wildcards.E}"
@@ -82,8 +84,8 @@ rule snapshot:
 
 rule snapshot_summary:
     input:
-        classes=snapshot_per_step("classes.parquet"),
-        agreement=snapshot_per_step("agreement.parquet"),
+        classes=snapshot_per_step("classes"),
+        agreement=snapshot_per_step("agreement"),
     output:
         fractions=f"{RUN}/{{E}}/snapshots/fractions.parquet",
         agreement=f"{RUN}/{{E}}/snapshots/agreement.parquet",
@@ -99,7 +101,7 @@ rule snapshot_summary:
     threads: 1
     params:
         cfg=snapshot_json("summary"),
-        classify=snapshot_summary_params,
+        classify=snapshot_classify_json,
     shell:
         "memgen snapshot-summary --experiment {wildcards.E} --snapshots-config {params.cfg:q}"
         " --classify-config {params.classify:q} --classes {input.classes}"
@@ -110,10 +112,10 @@ rule snapshot_summary:
 
 rule snapshot_figure:
     input:
-        fractions=f"{RUN}/{{E}}/snapshots/fractions.parquet",
-        agreement=f"{RUN}/{{E}}/snapshots/agreement.parquet",
-        tau=f"{RUN}/{{E}}/snapshots/tau.parquet",
-        fit=f"{RUN}/{{E}}/snapshots/fit.parquet",
+        fractions=rules.snapshot_summary.output.fractions,
+        agreement=rules.snapshot_summary.output.agreement,
+        tau=rules.snapshot_summary.output.tau,
+        fit=rules.snapshot_summary.output.fit,
     output:
         report(
             multiext(f"{RUN}/figures/figT_phase_{{E}}", ".png", ".pdf"),
@@ -148,7 +150,7 @@ rule snapshot_figure:
         "../../envs/pipeline.yaml"
     threads: 1
     params:
-        plots=snapshot_plots_json,
+        plots=plots_json,
         out_dir=output_dir,
     shell:
         "memgen snapshot-figure --experiment {wildcards.E} --fractions {input.fractions}"

@@ -1,4 +1,6 @@
-# Helper functions of snapshots.smk (kept apart: `snakemake --lint` wants rules and Python in separate files).
+# Helper functions of snapshots.smk (kept apart: `snakemake --lint` wants rules and Python in separate
+# files): the snapshot steps and K values of an experiment, the checks of its snapshots section, and
+# the targets. Its job parameters and sizes are in params.smk and resources.smk.
 import math
 
 
@@ -93,111 +95,36 @@ def snapshot_experiments():
     return [E for E in IMAGE_EXPS if snapshots_enabled(E)]
 
 
-# The keys of the snapshots section that each stage uses (and reruns for); the step list reaches
-# only the training job (not a trigger there) and the targets: an added step leaves the other jobs alone.
-SNAPSHOT_KEYS = {
-    "exact": ("agreement_samples", "device", "impl_version"),
-    "snapshot": (
-        "sample_max",
-        "sample_min",
-        "agreement_samples",
-        "device",
-        "impl_version",
-    ),
-    "summary": ("level", "impl_version"),
-}
-
-
-def snapshot_json(rule):
-    """Params function: the keys of the snapshots section that ``rule`` uses, device explicit."""
-
-    def params(wildcards):
-        cfg = dict(snapshot_cfg(wildcards.E))
-        cfg["device"] = stage_device(wildcards.E, "snapshots")
-        return json.dumps({k: cfg[k] for k in SNAPSHOT_KEYS[rule]}, sort_keys=True)
-
-    return params
-
-
-def snapshot_section_json(section):
-    def params(wildcards):
-        return json.dumps(exp_cfg(wildcards.E)[section], sort_keys=True)
-
-    return params
-
-
-def snapshot_gpus(wildcards):
-    return gpus_for(wildcards.E, "snapshots")
-
-
-def snapshot_runtime(wildcards, attempt):
-    """Minutes: sampling the set and the agreement draws (~1/3 of a training step per image and
-    sampler step), plus a replay from step 0 in the worst case (a step added after training).
-    """
-    sample = exp_cfg(wildcards.E)["sample"]
-    cfg = snapshot_cfg(wildcards.E)
-    n = min(sample_count(wildcards.E, wildcards.k), cfg.get("sample_max") or 10**12)
-    n = max(n, cfg["sample_min"]) + cfg["agreement_samples"]
-    batch = train_section(wildcards.E, wildcards.k)["batch_size"]
-    sec = train_sec_per_step(wildcards.E)
-    minutes = (n * sample["steps"] * sec / (3 * batch) + int(wildcards.s) * sec) / 60
-    return int(min(2880, (minutes * 1.5 + 10) * attempt))
-
-
-def snapshot_outputs(E, names):
+def snapshot_step_files(E, keys):
+    """Outputs ``keys`` of rule snapshot for every (K, step) of E, in (K, step) order."""
+    patterns = [output_pattern("snapshot", key) for key in keys]
     return [
-        f"{RUN}/{E}/K{k}/snapshots/step{s}/{name}"
+        path_of(pattern, E=E, k=k, s=s)
         for k in snapshot_ks(E)
         for s in snapshot_steps(E, k)
-        for name in names
+        for pattern in patterns
     ]
 
 
-def snapshot_per_step(name):
+def snapshot_per_step(key):
+    """Input function: output ``key`` of rule snapshot for every (K, step) of the job's experiment."""
+
     def files(wildcards):
-        return snapshot_outputs(wildcards.E, [name])
+        return snapshot_step_files(wildcards.E, [key])
 
     return files
-
-
-def snapshot_summary_params(wildcards):
-    cfg = exp_cfg(wildcards.E)["classify"]
-    return json.dumps(
-        {k: cfg[k] for k in ("n_bootstrap", "confidence", "seed")}, sort_keys=True
-    )
-
-
-def snapshot_plots_json(wildcards):
-    return json.dumps(plot_params(), sort_keys=True)
-
-
-SNAPSHOT_TABLES = ("fractions", "agreement", "tau", "fit")
-SNAPSHOT_FIGURES = ("figT_phase", "figT_fractions_step", "figT_tau", "figT_agreement")
 
 
 def snapshot_targets():
     files = []
     for E in snapshot_experiments():
-        files += snapshot_outputs(
-            E,
-            [
-                "model/config.json",
-                "model/diffusion_pytorch_model.safetensors",
-                "classes.parquet",
-                "agreement.parquet",
-            ],
-        )
-        files += [f"{RUN}/{E}/snapshots/{name}.parquet" for name in SNAPSHOT_TABLES]
+        files += snapshot_step_files(E, ["config", "weights", "classes", "agreement"])
+        files += per_experiment(rules.snapshot_summary.output, [E])
     return files
 
 
 def snapshot_figures():
-    return [
-        f"{RUN}/figures/{fig}_{E}.{ext}"
-        for E in snapshot_experiments()
-        for fig in SNAPSHOT_FIGURES
-        for ext in ("png", "pdf")
-    ]
+    return per_experiment(rules.snapshot_figure.output, snapshot_experiments())
 
 
 _check_snapshots()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from memgen.cli.common import (
     add_plots_argument,
@@ -53,14 +54,31 @@ def _sd_curvature(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_image(path):
+    """A training image of the prompt list as the figure shows images: RGB in [-1, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"), np.float32) / 127.5 - 1.0
+
+
 def _sd_figure(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from memgen.figures.sd_curvature import sd_curvature_figure
+    from memgen.io import read_parquet, save_figure
     from memgen.sd_curvature import SDCurvatureConfig
 
     cfg = section_arg(args, "sd-curvature", SDCurvatureConfig)
     plots = apply_plots(args)
-    sd_curvature_figure(args.inputs, args.experiment, args.out, skip_top=cfg.skip_top, ylim=cfg.ylim,
-                        dpi=plots.dpi)  # fmt: skip
+    folder = Path(args.inputs)
+    prompts = read_parquet(folder / "prompts.parquet")
+    training = {int(p.prompt_id): _training_image(p.training_image) for p in prompts.itertuples()
+                if isinstance(p.training_image, str) and p.training_image}  # fmt: skip
+    fig = sd_curvature_figure(read_parquet(folder / "spectra.parquet"), prompts,
+                              np.load(folder / "images.npy", mmap_mode="r"), args.experiment, training,
+                              skip_top=cfg.skip_top, ylim=cfg.ylim)  # fmt: skip
+    save_figure(fig, args.out, plots.dpi)
     return 0
 
 

@@ -16,12 +16,13 @@ Fig 4A (class fractions vs K)      ``figures/classify.py``: ``fractions_figure``
 Fig 4B, 16-17 (basin log-volume)   ``figures/basins.py``: ``log_volume_figure``             basins_figure
 Figs 18-19 (critical time)         ``figures/basins.py``: ``critical_time_figure``          basins_figure
 Fig 5A (score-Jacobian spectra)    ``figures/curvature.py``: ``curvature_figure``           curvature_figure
+Fig 5B / 24 (Stable Diffusion)     ``figures/sd_curvature.py``: ``sd_curvature_figure``     sd_curvature_figure
 Fig 6 / 26 (relative energy gap)   ``figures/energy.py``: ``energy_gap_figure``             energy_figure
 Fig 25 (energy along the path)     ``figures/energy.py``: ``energy_path_figure``            energy_figure
 Figs 27-30 (gap per reference)     ``figures/energy.py``: ``energy_refs_figure``            energy_figure
 =================================  ======================================================  ================
 
 The tables come from the stage of the same name (``memgen.classify``, ``memgen.circle``,
-``memgen.basins``, ``memgen.curvature``, ``memgen.energy``); the per-class tables of all K of one
+``memgen.basins``, ``memgen.curvature``, ``memgen.energy``, ``memgen.sd_curvature``); the per-class tables of all K of one
 experiment are read with ``memgen.per_class.read_tables``.
 """

@@ -3,10 +3,11 @@ above their score-Jacobian spectra, the first singular values left out as in the
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
 
-import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 from memgen.palette import CLASS_COLORS
 
@@ -22,27 +23,22 @@ def _show(ax, img, title, color=None):
         ax.spines[:].set_linewidth(2.5)
 
 
-def _training_image(path):
-    from PIL import Image
-
-    return np.asarray(Image.open(path).convert("RGB"), np.float32) / 127.5 - 1.0
-
-
-def sd_curvature_figure(folder: str | Path, experiment: str, out: str | Path, skip_top: int = 50,
-                        ylim: float | None = 1500.0, dpi: int = 150) -> list[Path]:  # fmt: skip
+def sd_curvature_figure(spectra: pd.DataFrame, prompts: pd.DataFrame, images: np.ndarray, experiment: str,
+                        training_images: Mapping[int, np.ndarray] | None = None, skip_top: int = 50,
+                        ylim: float | None = 1500.0) -> Figure:  # fmt: skip
     """One column per prompt: image of the first seed, the training image below it where given; bottom
-    row: the mean spectrum over seeds (band: min-max) of every prompt, coloured by candidate class."""
-    from memgen.io import read_parquet, save_figure
+    row: the mean spectrum over seeds (band: min-max) of every prompt, coloured by candidate class.
 
-    folder = Path(folder)
-    spectra = read_parquet(folder / "spectra.parquet")
-    prompts = read_parquet(folder / "prompts.parquet").sort_values("prompt_id")
-    images = np.load(folder / "images.npy", mmap_mode="r")
+    ``spectra``, ``prompts``, ``images``: the ``sd-curvature`` outputs (spectra.parquet, prompts.parquet,
+    images.npy: prompt x seed x H x W x C in [-1, 1]); ``training_images``: the matching training
+    image of a prompt (by ``prompt_id``, in [-1, 1]) where the prompt list names one.
+    """
+    prompts = prompts.sort_values("prompt_id")
+    training_images = training_images or {}
     n = len(prompts)
-    train_paths = [v if isinstance(v, str) and v else None for v in prompts["training_image"]]
-    has_train = any(train_paths)
+    has_train = bool(training_images)
     rows = 3 if has_train else 2
-    fig = plt.figure(figsize=(max(6.0, 1.9 * n), 2.0 * (rows - 1) + 3.2))
+    fig = Figure(figsize=(max(6.0, 1.9 * n), 2.0 * (rows - 1) + 3.2))
     grid = fig.add_gridspec(rows, n, height_ratios=[1.0] * (rows - 1) + [1.7])
     for j, p in enumerate(prompts.itertuples()):
         color = CLASS_COLORS[p.candidate]
@@ -50,8 +46,8 @@ def sd_curvature_figure(folder: str | Path, experiment: str, out: str | Path, sk
         _show(fig.add_subplot(grid[0, j]), images[j, 0], f"{p.candidate}\n{text}", color)
         if has_train:
             ax = fig.add_subplot(grid[1, j])
-            if train_paths[j]:
-                _show(ax, _training_image(train_paths[j]), "training image")
+            if p.prompt_id in training_images:
+                _show(ax, training_images[p.prompt_id], "training image")
             else:
                 ax.axis("off")
     ax = fig.add_subplot(grid[rows - 1, :])
@@ -77,6 +73,4 @@ def sd_curvature_figure(folder: str | Path, experiment: str, out: str | Path, sk
     if seen:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    paths = save_figure(fig, out, dpi=dpi)
-    plt.close(fig)
-    return paths
+    return fig
