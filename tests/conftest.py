@@ -105,3 +105,17 @@ def paper_mini_run(tmp_path_factory, hub_backbones) -> Path:
     print(f"miniature paper run ({', '.join(FAST_EXPERIMENTS)}): {seconds:.0f} s")
     assert planned_jobs(workdir, *args, configfiles=(MINI,), env=env) == {}, "a rerun plans work"
     return workdir
+
+
+# The session fixtures that run a whole pipeline: under pytest-xdist (`make test` runs two workers)
+# every test that uses one is sent to the same worker, so that each run is made once, not per worker.
+SHARED_RUNS = ("paper_mini_run", "tiny_run")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for name in SHARED_RUNS:
+            if name in fixtures:
+                item.add_marker(pytest.mark.xdist_group(name))
+                break

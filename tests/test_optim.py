@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -49,6 +51,35 @@ def test_fused_adam_step_is_bitwise_torch_adam_including_after_resume():
     for i in sa:
         for key in ("step", "exp_avg", "exp_avg_sq"):
             assert torch.equal(sa[i][key], sb[i][key]), (i, key)
+
+
+def test_fused_adam_step_follows_the_lr_of_a_schedule_and_of_a_loaded_state():
+    # Built before a resume (as the training loops do), then the optimizer's state is loaded and an
+    # LR schedule rewrites the group's lr: every step must use the optimizer's current lr.
+    ref, fast = _net(), _net()
+    kw = dict(lr=1e-2, fused=True)
+    opt_ref = torch.optim.Adam(ref.parameters(), **kw)
+    decay = lambda s: 0.5**s  # noqa: E731
+    sched_ref = torch.optim.lr_scheduler.LambdaLR(opt_ref, decay)
+    for s in range(3):
+        _set_grads(ref, s)
+        opt_ref.step()
+        sched_ref.step()
+    fast.load_state_dict(ref.state_dict())  # resume after three steps: model, optimizer, schedule
+    resumed = torch.optim.Adam(fast.parameters(), **kw)
+    sched_fast = torch.optim.lr_scheduler.LambdaLR(resumed, decay)
+    step = FusedAdamStep(resumed)  # before the load, like the loops
+    resumed.load_state_dict(copy.deepcopy(opt_ref.state_dict()))  # as from a file: no shared tensors
+    sched_fast.load_state_dict(sched_ref.state_dict())
+    assert resumed.param_groups[0]["lr"] == opt_ref.param_groups[0]["lr"] == 1e-2 * 0.5**3
+    for s in range(3, 6):
+        _set_grads(ref, s), _set_grads(fast, s)
+        opt_ref.step()
+        sched_ref.step()
+        step.step()
+        sched_fast.step()
+    for a, b in zip(ref.parameters(), fast.parameters()):
+        assert torch.equal(a, b)
 
 
 def test_fused_adam_step_rejects_what_it_does_not_implement():

@@ -33,7 +33,9 @@ class FusedAdamStep:
     The first call (and any call while a gradient is missing) goes through ``opt.step()`` itself,
     which creates the state; later calls run the same two kernels ``Adam(fused=True)`` runs
     (increment the step counters, one fused update of all tensors) on the optimizer's own state
-    tensors, looked up afresh each call so that ``opt.load_state_dict`` keeps working.
+    tensors. State and hyper-parameters (the group's ``lr``, which an LR schedule rewrites) are
+    looked up afresh each call: ``opt.load_state_dict`` replaces the group dicts, so a copy kept
+    from construction would go stale after a resume.
     """
 
     def __init__(self, opt: torch.optim.Adam):
@@ -48,13 +50,13 @@ class FusedAdamStep:
             raise ValueError(
                 "FusedAdamStep supports plain Adam (no decoupled or differentiable mode)"
             )
-        self.opt, self.group, self.params = opt, group, list(group["params"])
+        self.opt, self.params = opt, list(group["params"])
         # torch's fused kernel takes one device and dtype per call (torch groups them otherwise).
         self.direct = len({(p.device, p.dtype) for p in self.params}) == 1
 
     @torch.no_grad()
     def step(self) -> None:
-        params, state, g = self.params, self.opt.state, self.group
+        params, state, g = self.params, self.opt.state, self.opt.param_groups[0]
         grads = [p.grad for p in params]
         if not self.direct or any(x is None for x in grads) or any(p not in state for p in params):
             self.opt.step()

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
 
 from memgen.sections import Section, section
 
@@ -42,6 +41,8 @@ def make_pool(n: int, seed: int) -> pd.DataFrame:
 
 def permutation(n: int, seed: int) -> np.ndarray:
     """Fixed permutation of the pool; subset_K = pool[perm[:K]] (torch randperm as in the code)."""
+    import torch  # here: the split readers (cluster, figure jobs) need no torch
+
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
 
 

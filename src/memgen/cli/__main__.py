@@ -1,5 +1,3 @@
-import sys
+from memgen.cli import console
 
-from memgen.cli import main
-
-sys.exit(main())
+console()

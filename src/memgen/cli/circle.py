@@ -126,7 +126,7 @@ def cmd_train(args):
 def cmd_sample(args):
     import torch
 
-    from memgen.circle.cluster import nearest
+    from memgen.circle.copies import nearest
     from memgen.circle.exact import CircleExactConfig, ExactScore
     from memgen.circle.model import load_model, score_fn
     from memgen.circle.sampler import CircleSampleConfig, euler_maruyama
