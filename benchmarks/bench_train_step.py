@@ -154,19 +154,16 @@ def circle_points() -> np.ndarray:
     return train_points(make_split(make_pool(2000, 9), [9], 42), 9)
 
 
-def circle_cfg(steps: int):
+def circle_cfg(steps: int, impl_version: int = 2):
     from memgen.circle.train import CircleTrainConfig
 
     return CircleTrainConfig(iterations=steps, lr=1e-3, lr_schedule="cosine", batch_size=BATCH,
                              batch_sampling="replacement", t_sampling="log_uniform", log_every=100,
-                             device="cpu")  # fmt: skip
+                             device="cpu", impl_version=impl_version)  # fmt: skip
 
 
-def circle_old(points: np.ndarray, steps: int, fused: bool = False) -> float:
-    """CPU s/step of the previous circle loop: default (single-tensor) Adam and opt.zero_grad.
-
-    ``fused``: the same loop with Adam(fused=True), which rounds differently (not shipped).
-    """
+def circle_old(points: np.ndarray, steps: int) -> float:
+    """CPU s/step of the first circle loop: default (single-tensor) Adam and opt.zero_grad."""
     import math
 
     from memgen.circle.model import CircleModelConfig, build_model
@@ -174,7 +171,7 @@ def circle_old(points: np.ndarray, steps: int, fused: bool = False) -> float:
 
     cfg = circle_cfg(steps)
     net = build_model(CircleModelConfig(), cfg.seed)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=fused)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     gen = torch.Generator().manual_seed(cfg.seed)
     x_all = torch.tensor(points, dtype=torch.float32)
@@ -197,12 +194,14 @@ def circle_old(points: np.ndarray, steps: int, fused: bool = False) -> float:
     return cpu_time(loop) / steps
 
 
-def circle_new(points: np.ndarray, steps: int) -> float:
+def circle_new(points: np.ndarray, steps: int, impl_version: int = 2) -> float:
+    """CPU s/step of the shipped circle loop (impl_version 2: fused Adam; 1: single-tensor Adam)."""
     from memgen.circle.model import CircleModelConfig
     from memgen.circle.train import train
 
     def run(n: int) -> float:
-        return cpu_time(lambda: train(points, CircleModelConfig(), circle_cfg(n), progress=False))
+        cfg = circle_cfg(n, impl_version)
+        return cpu_time(lambda: train(points, CircleModelConfig(), cfg, progress=False))
 
     short = max(10, steps // 10)
     return (run(steps + short) - run(short)) / steps
@@ -238,11 +237,11 @@ def main() -> None:
             lambda: circle_old(points, max(50, args.steps // 5)),
             lambda: circle_new(points, max(50, args.steps // 5)),
         ),
-        "circle, Adam(fused=True) as new (weights differ: not shipped)": (
+        "circle, shipped loop: impl_version 1 (old) vs 2 (new, fused Adam)": (
             linear_shapes(circle_net, torch.randn(BATCH, 2), torch.rand(BATCH) + 0.01),
             sum(p.numel() for p in circle_net.parameters()),
-            lambda: circle_old(points, max(50, args.steps // 5)),
-            lambda: circle_old(points, max(50, args.steps // 5), fused=True),
+            lambda: circle_new(points, max(50, args.steps // 5), impl_version=1),
+            lambda: circle_new(points, max(50, args.steps // 5)),
         ),
     }
     print(f"GEMM rate (torch sgemm 1024^3, 1 thread, CPU time): {rate / 1e9:.1f} GFLOP/s")

@@ -149,7 +149,8 @@ def test_train_model_weights_are_bitwise_the_plain_torch_loop(tmp_path, batching
         assert torch.equal(value, ref[key]), key
 
 
-def test_circle_train_weights_are_bitwise_the_plain_torch_loop():
+@pytest.mark.parametrize("impl_version", [1, 2])  # 1: single-tensor Adam, 2: fused Adam
+def test_circle_train_weights_are_bitwise_the_plain_torch_loop(impl_version):
     """The circle loop (VE process, shared batch order) against its earlier plain-torch form."""
     import math
 
@@ -162,9 +163,9 @@ def test_circle_train_weights_are_bitwise_the_plain_torch_loop():
     for batching, t_sampling in (("replacement", "log_uniform"), ("epoch", "uniform")):
         cfg = CircleTrainConfig(iterations=40, lr=1e-3, batch_size=2, batch_sampling=batching,
                                 t_sampling=t_sampling, lr_schedule="cosine", log_every=10,
-                                device="cpu")  # fmt: skip
+                                device="cpu", impl_version=impl_version)  # fmt: skip
         net = build_circle(mcfg, cfg.seed)
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=impl_version == 2)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
         gen = torch.Generator().manual_seed(cfg.seed)
         x_all = torch.tensor(points, dtype=torch.float32)
