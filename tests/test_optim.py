@@ -150,6 +150,7 @@ def test_train_model_weights_are_bitwise_the_plain_torch_loop(tmp_path, batching
 
 
 @pytest.mark.parametrize("impl_version", [1, 2])  # 1: single-tensor Adam, 2: fused Adam
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. torch's LR-scheduler call-order check
 def test_circle_train_weights_are_bitwise_the_plain_torch_loop(impl_version):
     """The circle loop (VE process, shared batch order) against its earlier plain-torch form."""
     import math

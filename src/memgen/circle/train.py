@@ -112,8 +112,9 @@ def train(
     # single-tensor Adam of impl_version 1, which reproduces the weights of earlier runs.
     fused = cfg.impl_version >= 2
     opt = torch.optim.Adam(params, lr=cfg.lr, fused=fused)
-    adam_step = FusedAdamStep(opt).step if fused else opt.step
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    # After the scheduler, which wraps opt.step to check the call order.
+    adam_step = FusedAdamStep(opt).step if fused else opt.step
     process = cfg.process()
     gen = torch.Generator().manual_seed(cfg.seed)
     # The authors' loader keeps the short last batch of an epoch.
