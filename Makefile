@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.memgen-installed
 CORES ?= 2
-# pytest-xdist workers of `make test` (0: one process); each whole-pipeline fixture stays on one worker.
+# pytest-xdist workers of `make test` (0: one process); a module's tests stay on one worker.
 TEST_WORKERS ?= 2
 DEMO_CONFIG := workflow/configs/demo.yaml
 export MEMGEN_THREADS ?= 1
@@ -45,7 +45,7 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint --configfile $(DEMO_CONFIG)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory lint
 
 test-slow: $(STAMP)

@@ -65,12 +65,35 @@ def planned_jobs(
     return jobs
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once per test session, also when pytest-xdist runs several workers.
+
+    `make test` runs two workers (``--dist loadfile``: a module's tests, and so its module
+    fixtures, stay on one worker). A session fixture runs once per worker, so a whole-pipeline run
+    used by several modules would be made twice, side by side; here the first worker that needs
+    it builds it in the folder the workers share, under a file lock, and the others wait for it.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # one per session, shared by its workers
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed on another worker
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A complete tiny run of the whole pipeline (circle + digits); returns its workdir."""
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    snakemake(workdir, "--cores", "2")
-    return workdir
+    return built_once(tmp_path_factory, "tiny_run", lambda workdir: snakemake(workdir, "--cores", "2"))
 
 
 @pytest.fixture
@@ -106,16 +129,3 @@ def paper_mini_run(tmp_path_factory, hub_backbones) -> Path:
     assert planned_jobs(workdir, *args, configfiles=(MINI,), env=env) == {}, "a rerun plans work"
     return workdir
 
-
-# The session fixtures that run a whole pipeline: under pytest-xdist (`make test` runs two workers)
-# every test that uses one is sent to the same worker, so that each run is made once, not per worker.
-SHARED_RUNS = ("paper_mini_run", "tiny_run")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        for name in SHARED_RUNS:
-            if name in fixtures:
-                item.add_marker(pytest.mark.xdist_group(name))
-                break
