@@ -109,9 +109,7 @@ def hub_backbones(tmp_path_factory) -> Path:
     """A TORCH_HOME whose hub cache holds random-weight AlexNet/VGG16 checkpoints (paperdata)."""
     from paperdata import write_backbones
 
-    home = tmp_path_factory.mktemp("torch_home")
-    write_backbones(home)
-    return home
+    return built_once(tmp_path_factory, "torch_home", write_backbones)
 
 
 @pytest.fixture(scope="session")
@@ -120,12 +118,13 @@ def paper_mini_run(tmp_path_factory, hub_backbones) -> Path:
 
     Here, not in test_paper_mini, so that every module shares one run (a session fixture defined in
     two modules runs twice)."""
-    workdir = tmp_path_factory.mktemp("paper_mini")
     from test_paper_mini import FAST_EXPERIMENTS, MINI, mini_run
 
-    env, args, seconds = mini_run(workdir, FAST_EXPERIMENTS, hub_backbones)
-    (workdir / "wall_seconds.txt").write_text(f"{seconds:.0f}\n")
-    print(f"miniature paper run ({', '.join(FAST_EXPERIMENTS)}): {seconds:.0f} s")
-    assert planned_jobs(workdir, *args, configfiles=(MINI,), env=env) == {}, "a rerun plans work"
-    return workdir
+    def build(workdir: Path) -> None:
+        env, args, seconds = mini_run(workdir, FAST_EXPERIMENTS, hub_backbones)
+        (workdir / "wall_seconds.txt").write_text(f"{seconds:.0f}\n")
+        print(f"miniature paper run ({', '.join(FAST_EXPERIMENTS)}): {seconds:.0f} s")
+        assert planned_jobs(workdir, *args, configfiles=(MINI,), env=env) == {}, "a rerun plans work"
+
+    return built_once(tmp_path_factory, "paper_mini", build)
 
